@@ -1,0 +1,91 @@
+"""The application: ``create_app(settings)`` wires storage, services and routes.
+
+The lifespan owns everything with a life of its own (engine, background tasks) and closes
+it in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import RedirectResponse
+
+from shopfloor import __version__
+from shopfloor.config import Settings
+from shopfloor.core.problems import install_problem_handlers
+from shopfloor.observe import health
+from shopfloor.observe.metrics import metrics_endpoint
+from shopfloor.observe.middleware import RequestContextMiddleware
+from shopfloor.plant import api as plant_api
+from shopfloor.readings import api as readings_api
+from shopfloor.readings.directory import SensorDirectory
+from shopfloor.readings.service import Ingestor
+from shopfloor.readings.store import store_for
+from shopfloor.storage import Database
+
+API_PREFIX = "/api/v1"
+BackgroundTask = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_app(
+    settings: Settings | None = None, background: list[BackgroundTask] | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.resolved_database_url)
+        state = app.state
+        state.settings = settings
+        state.db = db
+        state.store = store_for(db.dialect)
+        state.directory = SensorDirectory()
+        state.ingestor = Ingestor(
+            db,
+            state.store,
+            state.directory,
+            auto_register=settings.auto_register,
+            max_batch=settings.max_readings_per_request,
+        )
+        state.readiness_probes = {"database": db.ping}
+        tasks = [asyncio.create_task(job(app)) for job in background or []]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
+            await db.dispose()
+
+    app = FastAPI(
+        title="shopfloor",
+        version=__version__,
+        summary="Manufacturing quality and predictive maintenance: readings, alarms, SPC.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(plant_api.router)
+    api.include_router(readings_api.router)
+    api.include_router(health.router)
+    api.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.include_router(api)
+    # Probes and scrapers expect these at the root as well.
+    app.include_router(health.router, include_in_schema=False)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

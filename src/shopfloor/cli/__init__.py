@@ -1,0 +1,22 @@
+"""The ``shopfloor`` command: one module per command group, no logic of its own."""
+
+from __future__ import annotations
+
+import typer
+
+from shopfloor.cli import db, imports, serve
+
+app = typer.Typer(
+    name="shopfloor",
+    help="Manufacturing quality and predictive-maintenance platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.command("demo")(serve.demo)
+app.add_typer(db.app, name="db")
+app.add_typer(imports.app, name="import")
+
+
+def main() -> None:
+    app()

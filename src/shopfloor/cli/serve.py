@@ -1,0 +1,47 @@
+"""``shopfloor serve`` and ``shopfloor demo``."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from shopfloor.app import create_app
+from shopfloor.config import Settings
+from shopfloor.observe.logging import configure_logging
+from shopfloor.storage.migrate import upgrade
+
+
+def _run(settings: Settings, host: str, port: int, background: list | None = None) -> None:  # type: ignore[type-arg]
+    configure_logging(settings.log_level, settings.log_json)
+    if settings.is_embedded_database:
+        upgrade(settings.resolved_database_url)
+    app = create_app(settings, background=background)
+    uvicorn.run(
+        app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
+    )
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    no_pipeline: bool = typer.Option(
+        False, "--no-pipeline", help="Serve the API and dashboard only; workers run the stages."
+    ),
+) -> None:
+    """Serve the API, the dashboard and (unless --no-pipeline) the pipeline stages."""
+    _run(Settings(), host, port)
+
+
+def demo(
+    port: int = typer.Option(8000, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+) -> None:
+    """Run a demo plant with simulated machines, served live."""
+    from shopfloor.demo.simulator import run_simulation
+
+    settings = Settings(demo=True)
+    if "auto_register" not in settings.model_fields_set:
+        # Auto-registration defaults to on only in the demo; an explicit setting still wins.
+        settings = settings.model_copy(update={"auto_register": True})
+    typer.echo(f"shopfloor demo: http://{host}:{port}  (API docs at http://{host}:{port}/docs)")
+    _run(settings, host, port, background=[run_simulation])

@@ -1,0 +1,57 @@
+"""Settings, read once from the environment (prefix ``SHOPFLOOR_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPFLOOR_", extra="ignore")
+
+    data_dir: Path = Path("./shopfloor-data")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default an SQLite file in the data directory.",
+    )
+    bus_url: str = "memory://"
+    secret_key: str | None = None
+    auto_register: bool = False
+    demo: bool = False
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Ingest limits: a request over either is refused whole with 413.
+    max_readings_per_request: int = 100_000
+    max_body_bytes: int = 32 * 1024 * 1024
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_security: str = "none"
+    smtp_from: str = "shopfloor@localhost"
+
+    mqtt_url: str | None = None
+    mqtt_topic_prefix: str = "shopfloor/v1"
+
+    @field_validator("smtp_security")
+    @classmethod
+    def _smtp_security(cls, value: str) -> str:
+        if value not in {"none", "starttls", "tls"}:
+            raise ValueError("must be one of none, starttls, tls")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'shopfloor.db').resolve()}"
+
+    @property
+    def is_embedded_database(self) -> bool:
+        """True when the database is the default SQLite file of the data directory."""
+        return self.database_url is None or self.database_url.startswith("sqlite")

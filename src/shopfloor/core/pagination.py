@@ -1,0 +1,45 @@
+"""Cursor pagination: ``?limit=&cursor=`` in, ``{items, next_cursor}`` out.
+
+Cursors are opaque to clients: a base64url JSON of the sort key of the last item served.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Generic, TypeVar
+
+import orjson
+from pydantic import BaseModel
+
+from shopfloor.core.errors import BadRequest
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(key: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> Any:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return orjson.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise BadRequest("cursor is not one this server issued") from exc
+
+
+def clamp_limit(limit: int | None, maximum: int = MAX_LIMIT) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if limit < 1:
+        raise BadRequest("limit must be at least 1")
+    return min(limit, maximum)

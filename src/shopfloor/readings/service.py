@@ -1,0 +1,93 @@
+"""Ingest: validate a batch as columns, resolve sensors, store it in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopfloor.core.errors import PayloadTooLarge, ValidationFailed
+from shopfloor.observe.metrics import READINGS_DUPLICATE, READINGS_INGESTED, READINGS_REJECTED
+from shopfloor.plant import repository
+from shopfloor.plant import service as plant_service
+from shopfloor.readings.columns import Columns, check_paths, parse_times, parse_values
+from shopfloor.readings.directory import SensorDirectory
+from shopfloor.readings.store import ReadingStore
+from shopfloor.readings.store.base import Batch
+from shopfloor.storage import Database
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+class Ingestor:
+    """The one durable way in for readings: HTTP, MQTT, OPC-UA and file import all use it."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: ReadingStore,
+        directory: SensorDirectory,
+        *,
+        auto_register: bool,
+        max_batch: int,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.directory = directory
+        self.auto_register = auto_register
+        self.max_batch = max_batch
+
+    async def ingest(self, columns: Columns) -> IngestResult:
+        """Store every reading or none; returns only after the commit."""
+        if len(columns) > self.max_batch:
+            READINGS_REJECTED.labels("too_large").inc(len(columns))
+            raise PayloadTooLarge(
+                f"the batch holds {len(columns)} readings; at most {self.max_batch} are allowed "
+                "per request: split it"
+            )
+        if not len(columns):
+            return IngestResult(0, 0)
+        ts_us = parse_times(columns)
+        values = parse_values(columns)
+        codes, paths = check_paths(columns)
+        async with self.db.read() as session:
+            known = await self.directory.resolve(session, paths)
+        unknown = [code for code, path in enumerate(paths) if path not in known]
+        if unknown and not self.auto_register:
+            for index in np.flatnonzero(np.isin(codes, unknown)):
+                path = paths[codes[index]]
+                columns.add_error(
+                    int(index), "sensor", f"unknown sensor {path!r}", "unknown_sensor"
+                )
+        if columns.errors:
+            READINGS_REJECTED.labels("invalid").inc(len(columns))
+            errors = sorted(columns.errors, key=lambda e: (e["index"], str(e["loc"])))
+            raise ValidationFailed(
+                f"{len({e['index'] for e in errors})} of {len(columns)} readings are invalid; "
+                "nothing was stored",
+                errors=errors,
+            )
+        registered: dict[str, int] = {}
+        async with self.db.write() as session:
+            for code in unknown:
+                registered[paths[code]] = await self._register(session, paths[code])
+            known.update(registered)
+            ids = np.asarray([known[path] for path in paths], dtype=np.int64)[codes]
+            inserted = await self.store.write(session, Batch.build(ids, ts_us, values))
+        self.directory.remember(registered)
+        READINGS_INGESTED.inc(inserted)
+        READINGS_DUPLICATE.inc(len(columns) - inserted)
+        return IngestResult(accepted=inserted, duplicates=len(columns) - inserted)
+
+    async def _register(self, session: AsyncSession, path: str) -> int:
+        # Another writer may have registered it since the lookup above.
+        existing = await repository.sensor_ids_by_path(session, [path])
+        if path in existing:
+            return existing[path]
+        sensor = await plant_service.register_sensor(session, path)
+        return sensor.id

@@ -1,0 +1,186 @@
+"""What every readings store does, and the dialect-free parts: batches, rollup deltas, planning.
+
+Times cross this boundary as int64 microseconds since the epoch (UTC); each dialect converts
+to its own column type.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+MINUTE_US = 60 * 1_000_000
+HOUR_US = 60 * MINUTE_US
+DAY_US = 24 * HOUR_US
+# Coarsest first: the planner takes the widest rollup that fits a range.
+ROLLUPS: tuple[tuple[str, int], ...] = (
+    ("readings_1d", DAY_US),
+    ("readings_1h", HOUR_US),
+    ("readings_1m", MINUTE_US),
+)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Readings sorted by (sensor_id, ts) with no repeated pair."""
+
+    sensor_ids: np.ndarray
+    ts_us: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def build(cls, sensor_ids: np.ndarray, ts_us: np.ndarray, values: np.ndarray) -> Batch:
+        order = np.lexsort((ts_us, sensor_ids))
+        sensor_ids, ts_us, values = sensor_ids[order], ts_us[order], values[order]
+        if len(order) > 1:
+            repeat = (sensor_ids[1:] == sensor_ids[:-1]) & (ts_us[1:] == ts_us[:-1])
+            if repeat.any():
+                keep = np.concatenate(([True], ~repeat))
+                sensor_ids, ts_us, values = sensor_ids[keep], ts_us[keep], values[keep]
+        return cls(sensor_ids.astype(np.int64), ts_us.astype(np.int64), values.astype(np.float64))
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+
+@dataclass(frozen=True)
+class RollupDelta:
+    sensor_ids: np.ndarray
+    buckets_us: np.ndarray
+    mins: np.ndarray
+    maxs: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+
+    def rows(self) -> list[tuple[int, int, float, float, float, int]]:
+        return list(
+            zip(
+                self.sensor_ids.tolist(),
+                self.buckets_us.tolist(),
+                self.mins.tolist(),
+                self.maxs.tolist(),
+                self.sums.tolist(),
+                self.counts.tolist(),
+                strict=True,
+            )
+        )
+
+
+def rollup_delta(batch: Batch, width_us: int) -> RollupDelta:
+    """min/max/sum/count per (sensor, bucket) of a sorted batch, without a Python loop."""
+    buckets = batch.ts_us - batch.ts_us % width_us
+    starts_mask = np.ones(len(batch), dtype=bool)
+    starts_mask[1:] = (batch.sensor_ids[1:] != batch.sensor_ids[:-1]) | (
+        buckets[1:] != buckets[:-1]
+    )
+    starts = np.flatnonzero(starts_mask)
+    counts = np.diff(np.append(starts, len(batch)))
+    return RollupDelta(
+        sensor_ids=batch.sensor_ids[starts],
+        buckets_us=buckets[starts],
+        mins=np.minimum.reduceat(batch.values, starts),
+        maxs=np.maximum.reduceat(batch.values, starts),
+        sums=np.add.reduceat(batch.values, starts),
+        counts=counts,
+    )
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One query of an aggregate plan: ``table`` (None = raw readings) over ``[start, end)``."""
+
+    table: str | None
+    start_us: int
+    end_us: int
+
+
+def plan_aggregate(start_us: int, end_us: int, step_us: int) -> list[Piece]:
+    """Cover ``[start, end)`` with the coarsest rollups whose buckets fit inside it.
+
+    A rollup can serve a span only if its width divides the step (its buckets never straddle
+    two steps) and the span is aligned to that width; the ragged edges fall through to finer
+    rollups and finally to raw readings.
+    """
+    usable = [(table, width) for table, width in ROLLUPS if step_us % width == 0]
+    return _cover(start_us, end_us, usable)
+
+
+def _cover(start_us: int, end_us: int, rollups: list[tuple[str, int]]) -> list[Piece]:
+    if start_us >= end_us:
+        return []
+    if not rollups:
+        return [Piece(None, start_us, end_us)]
+    (table, width), finer = rollups[0], rollups[1:]
+    lo = -(-start_us // width) * width
+    hi = end_us // width * width
+    if lo >= hi:
+        return _cover(start_us, end_us, finer)
+    return [*_cover(start_us, lo, finer), Piece(table, lo, hi), *_cover(hi, end_us, finer)]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    ts_us: int
+    min: float
+    max: float
+    sum: float
+    count: int
+
+
+def merge_buckets(parts: list[list[tuple[int, float, float, float, int]]]) -> list[Bucket]:
+    merged: dict[int, list[float]] = {}
+    for part in parts:
+        for bucket, lo, hi, total, count in part:
+            acc = merged.get(bucket)
+            if acc is None:
+                merged[bucket] = [lo, hi, total, count]
+            else:
+                acc[0] = min(acc[0], lo)
+                acc[1] = max(acc[1], hi)
+                acc[2] += total
+                acc[3] += count
+    return [Bucket(b, *merged[b][:3], int(merged[b][3])) for b in sorted(merged)]  # type: ignore[arg-type]
+
+
+class ReadingStore(ABC):
+    dialect: str
+
+    @abstractmethod
+    async def write(self, session: AsyncSession, batch: Batch) -> int:
+        """Store the batch in the session's transaction; return how many rows were new."""
+
+    @abstractmethod
+    async def range(
+        self, session: AsyncSession, sensor_id: int, start_us: int, end_us: int, limit: int
+    ) -> list[tuple[int, float]]:
+        """Raw readings with ``start <= ts < end``, oldest first, at most ``limit``."""
+
+    @abstractmethod
+    async def _aggregate_piece(
+        self, session: AsyncSession, sensor_id: int, piece: Piece, step_us: int
+    ) -> list[tuple[int, float, float, float, int]]: ...
+
+    async def aggregate(
+        self, session: AsyncSession, sensor_id: int, start_us: int, end_us: int, step_us: int
+    ) -> list[Bucket]:
+        parts = [
+            await self._aggregate_piece(session, sensor_id, piece, step_us)
+            for piece in plan_aggregate(start_us, end_us, step_us)
+        ]
+        return merge_buckets(parts)
+
+    @abstractmethod
+    async def latest(
+        self, session: AsyncSession, sensor_ids: list[int]
+    ) -> list[tuple[int, int, float]]:
+        """(sensor_id, ts, value) of the newest reading of each sensor that has one."""
+
+    @abstractmethod
+    async def bounds(self, session: AsyncSession, sensor_id: int) -> tuple[int, int] | None:
+        """First and last timestamp of a sensor, or None when it has no readings."""
+
+    @abstractmethod
+    async def delete_sensor(self, session: AsyncSession, sensor_id: int) -> None: ...

@@ -1,0 +1,113 @@
+"""Engine and sessions, chosen by URL scheme.
+
+The boundary that owns a unit of work (a request, a stage batch, a CLI command) opens it with
+``write()`` or ``read()``; services only receive the session and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from shopfloor.core.errors import ShopfloorError
+
+
+class UnsupportedDatabase(ShopfloorError):
+    slug, title = "unsupported-database", "Unsupported database URL"
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    path = make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's own transaction handling would BEGIN lazily and DEFERRED; take it over so
+        # writers can ask for BEGIN IMMEDIATE and never fail on a lock upgrade.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers run beside the writer; synchronous=FULL makes every commit durable
+        # before the client hears about it.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _postgres_engine(url: str) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"timezone": "UTC", "application_name": "shopfloor"}},
+    )
+
+
+ENGINE_FACTORIES: dict[str, Callable[[str], AsyncEngine]] = {
+    "sqlite": _sqlite_engine,
+    "postgresql": _postgres_engine,
+}
+
+
+def create_engine_for(url: str) -> AsyncEngine:
+    backend = make_url(url).get_backend_name()
+    try:
+        factory = ENGINE_FACTORIES[backend]
+    except KeyError:
+        raise UnsupportedDatabase(
+            f"database URL scheme {backend!r} is not supported; use sqlite+aiosqlite:// or "
+            "postgresql+asyncpg://"
+        ) from None
+    return factory(url)
+
+
+class Database:
+    """Owns the engine; hands out sessions for writing and for reading."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine_for(url)
+        self.dialect = self.engine.dialect.name
+        writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits when the block ends without an error."""
+        async with self._write_sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._read_sessions() as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
