@@ -21,9 +21,7 @@ from shopfloor.observe.metrics import metrics_endpoint
 from shopfloor.observe.middleware import RequestContextMiddleware
 from shopfloor.plant import api as plant_api
 from shopfloor.readings import api as readings_api
-from shopfloor.readings.directory import SensorDirectory
-from shopfloor.readings.service import Ingestor
-from shopfloor.readings.store import store_for
+from shopfloor.readings.service import build_ingestor
 from shopfloor.storage import Database
 
 API_PREFIX = "/api/v1"
@@ -41,15 +39,9 @@ def create_app(
         state = app.state
         state.settings = settings
         state.db = db
-        state.store = store_for(db.dialect)
-        state.directory = SensorDirectory()
-        state.ingestor = Ingestor(
-            db,
-            state.store,
-            state.directory,
-            auto_register=settings.auto_register,
-            max_batch=settings.max_readings_per_request,
-        )
+        state.ingestor = build_ingestor(db, settings)
+        state.store = state.ingestor.store
+        state.directory = state.ingestor.directory
         state.readiness_probes = {"database": db.ping}
         tasks = [asyncio.create_task(job(app)) for job in background or []]
         try:

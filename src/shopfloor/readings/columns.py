@@ -34,6 +34,11 @@ class Columns:
     # For the series form: which series and which position each flat item came from.
     series_index: np.ndarray | None = None
     position: np.ndarray | None = None
+    # For files: the line number of the first item (header and earlier chunks before it).
+    first_line: int = 0
+    # Columns a reader has already typed (a Parquet timestamp, a numeric CSV column).
+    ts_us: np.ndarray | None = None
+    values: np.ndarray | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -42,6 +47,8 @@ class Columns:
     def loc(self, index: int, field_name: str) -> list[Any]:
         if self.form == "readings":
             return ["readings", index, field_name]
+        if self.form == "file":
+            return ["line", self.first_line + index, field_name]
         assert self.series_index is not None and self.position is not None
         series = int(self.series_index[index])
         if field_name == "sensor":
@@ -141,6 +148,10 @@ def _flatten_series(series: Any) -> Columns:
 
 def parse_values(columns: Columns) -> np.ndarray:
     """Values as float64; anything that is not a finite JSON number is an error."""
+    if columns.values is not None:
+        for i in np.flatnonzero(~np.isfinite(columns.values)):
+            columns.add_error(int(i), "value", "value must be a finite number", "non_finite")
+        return columns.values
     raw = columns.values_raw
     is_number = np.fromiter(
         (type(v) is float or type(v) is int for v in raw), dtype=bool, count=len(raw)
@@ -179,6 +190,11 @@ def parse_times(columns: Columns) -> np.ndarray:
 
     Numbers are epoch seconds; strings are RFC 3339 (a time without an offset is taken as UTC).
     """
+    if columns.ts_us is not None:
+        bad = (columns.ts_us < MIN_TS_US) | (columns.ts_us >= MAX_TS_US)
+        for i in np.flatnonzero(bad):
+            columns.add_error(int(i), "ts", "ts must lie between 1970 and 2100", "bad_time")
+        return columns.ts_us
     raw = columns.ts_raw
     out = np.zeros(len(raw), dtype=np.int64)
     kinds = {type(t) for t in raw}

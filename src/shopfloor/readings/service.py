@@ -7,13 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopfloor.config import Settings
 from shopfloor.core.errors import PayloadTooLarge, ValidationFailed
 from shopfloor.observe.metrics import READINGS_DUPLICATE, READINGS_INGESTED, READINGS_REJECTED
 from shopfloor.plant import repository
 from shopfloor.plant import service as plant_service
 from shopfloor.readings.columns import Columns, check_paths, parse_times, parse_values
 from shopfloor.readings.directory import SensorDirectory
-from shopfloor.readings.store import ReadingStore
+from shopfloor.readings.store import ReadingStore, store_for
 from shopfloor.readings.store.base import Batch
 from shopfloor.storage import Database
 
@@ -22,6 +23,18 @@ from shopfloor.storage import Database
 class IngestResult:
     accepted: int
     duplicates: int
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch that passed validation: sensor codes into ``paths`` and typed columns."""
+
+    codes: np.ndarray
+    paths: list[str]
+    known: dict[str, int]
+    unknown: list[str]
+    ts_us: np.ndarray
+    values: np.ndarray
 
 
 class Ingestor:
@@ -44,22 +57,27 @@ class Ingestor:
 
     async def ingest(self, columns: Columns) -> IngestResult:
         """Store every reading or none; returns only after the commit."""
+        return await self.store_prepared(await self.prepare(columns))
+
+    async def prepare(self, columns: Columns) -> PreparedBatch:
+        """Validate a batch as columns and resolve its sensors; raise naming every bad item."""
         if len(columns) > self.max_batch:
             READINGS_REJECTED.labels("too_large").inc(len(columns))
             raise PayloadTooLarge(
                 f"the batch holds {len(columns)} readings; at most {self.max_batch} are allowed "
                 "per request: split it"
             )
-        if not len(columns):
-            return IngestResult(0, 0)
         ts_us = parse_times(columns)
         values = parse_values(columns)
         codes, paths = check_paths(columns)
-        async with self.db.read() as session:
-            known = await self.directory.resolve(session, paths)
-        unknown = [code for code, path in enumerate(paths) if path not in known]
+        known: dict[str, int] = {}
+        if paths:
+            async with self.db.read() as session:
+                known = await self.directory.resolve(session, paths)
+        unknown = [path for path in paths if path not in known]
         if unknown and not self.auto_register:
-            for index in np.flatnonzero(np.isin(codes, unknown)):
+            unknown_codes = [code for code, path in enumerate(paths) if path not in known]
+            for index in np.flatnonzero(np.isin(codes, unknown_codes)):
                 path = paths[codes[index]]
                 columns.add_error(
                     int(index), "sensor", f"unknown sensor {path!r}", "unknown_sensor"
@@ -72,17 +90,24 @@ class Ingestor:
                 "nothing was stored",
                 errors=errors,
             )
+        return PreparedBatch(codes, paths, known, unknown, ts_us, values)
+
+    async def store_prepared(self, batch: PreparedBatch) -> IngestResult:
+        if not len(batch.codes):
+            return IngestResult(0, 0)
         registered: dict[str, int] = {}
         async with self.db.write() as session:
-            for code in unknown:
-                registered[paths[code]] = await self._register(session, paths[code])
-            known.update(registered)
-            ids = np.asarray([known[path] for path in paths], dtype=np.int64)[codes]
-            inserted = await self.store.write(session, Batch.build(ids, ts_us, values))
+            for path in batch.unknown:
+                registered[path] = await self._register(session, path)
+            ids_by_path = {**batch.known, **registered}
+            ids = np.asarray([ids_by_path[path] for path in batch.paths], dtype=np.int64)
+            rows = Batch.build(ids[batch.codes], batch.ts_us, batch.values)
+            inserted = await self.store.write(session, rows)
         self.directory.remember(registered)
+        total = len(batch.codes)
         READINGS_INGESTED.inc(inserted)
-        READINGS_DUPLICATE.inc(len(columns) - inserted)
-        return IngestResult(accepted=inserted, duplicates=len(columns) - inserted)
+        READINGS_DUPLICATE.inc(total - inserted)
+        return IngestResult(accepted=inserted, duplicates=total - inserted)
 
     async def _register(self, session: AsyncSession, path: str) -> int:
         # Another writer may have registered it since the lookup above.
@@ -91,3 +116,13 @@ class Ingestor:
             return existing[path]
         sensor = await plant_service.register_sensor(session, path)
         return sensor.id
+
+
+def build_ingestor(db: Database, settings: Settings) -> Ingestor:
+    return Ingestor(
+        db,
+        store_for(db.dialect),
+        SensorDirectory(),
+        auto_register=settings.auto_register,
+        max_batch=settings.max_readings_per_request,
+    )
