@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from starlette.requests import Request
 from starlette.responses import Response
+
+# The *_created samples only add noise to every scrape.
+disable_created_metrics()
 
 READINGS_INGESTED = Counter(
     "shopfloor_readings_ingested_total", "Readings committed to the store (duplicates excluded)."
