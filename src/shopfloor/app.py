@@ -43,6 +43,7 @@ def create_app(
         state.store = state.ingestor.store
         state.directory = state.ingestor.directory
         state.readiness_probes = {"database": db.ping}
+        await state.store.start(db)
         tasks = [asyncio.create_task(job(app)) for job in background or []]
         try:
             yield

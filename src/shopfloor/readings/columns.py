@@ -248,21 +248,26 @@ def _text_to_us(columns: Columns, index: int, text: str) -> int:
 
 
 def check_paths(columns: Columns) -> tuple[np.ndarray, list[str]]:
-    """Codes into the list of distinct valid sensor paths; -1 where the path is invalid."""
-    distinct: dict[str, int] = {}
-    problems: dict[Any, str | None] = {}
-    codes = np.full(len(columns.paths), -1, dtype=np.int64)
-    for i, path in enumerate(columns.paths):
-        key = path if type(path) is str else None
-        if key not in problems:
-            problems[key] = (
-                path_problem(path) if key is not None else "sensor must be a path string"
-            )
-            if problems[key] is None:
-                distinct[key] = len(distinct)
-        problem = problems[key]
+    """Codes into the list of distinct valid sensor paths; -1 where the path is invalid.
+
+    Each distinct path is checked once: a batch names few sensors many times over.
+    """
+    first_seen: dict[Any, int] = {}
+    keys = [path if type(path) is str else None for path in columns.paths]
+    raw_codes = np.fromiter(
+        (first_seen.setdefault(key, len(first_seen)) for key in keys), np.int64, len(keys)
+    )
+    distinct: list[str] = []
+    remap = np.full(len(first_seen), -1, dtype=np.int64)
+    problems: dict[int, str] = {}
+    for code, key in enumerate(first_seen):
+        problem = path_problem(key) if key is not None else "sensor must be a path string"
         if problem is None:
-            codes[i] = distinct[key]  # type: ignore[index]
+            remap[code] = len(distinct)
+            distinct.append(key)  # type: ignore[arg-type]
         else:
-            columns.add_error(i, "sensor", problem, "bad_sensor")
-    return codes, list(distinct)
+            problems[code] = problem
+    codes = remap[raw_codes]
+    for index in np.flatnonzero(codes < 0):
+        columns.add_error(int(index), "sensor", problems[int(raw_codes[index])], "bad_sensor")
+    return codes, distinct

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopfloor.storage import Database
+
 MINUTE_US = 60 * 1_000_000
 HOUR_US = 60 * MINUTE_US
 DAY_US = 24 * HOUR_US
@@ -147,6 +149,9 @@ def merge_buckets(parts: list[list[tuple[int, float, float, float, int]]]) -> li
 
 class ReadingStore(ABC):
     dialect: str
+
+    async def start(self, db: Database) -> None:  # noqa: B027 - most stores need nothing
+        """Prepare what the store needs before the first write (run at start-up)."""
 
     @abstractmethod
     async def write(self, session: AsyncSession, batch: Batch) -> int:

@@ -7,6 +7,7 @@ with many writers inserting concurrently.
 
 from __future__ import annotations
 
+import time
 from contextlib import suppress
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.readings.store.base import ROLLUPS, Batch, Piece, ReadingStore
+from shopfloor.storage import Database
 
 US_OF = "(extract(epoch from {0}) * 1000000)::bigint"
 TS_OF = "(timestamptz 'epoch' + ({0})::bigint * interval '1 microsecond')"
@@ -69,6 +71,13 @@ class PostgresReadingStore(ReadingStore):
 
     def __init__(self) -> None:
         self._known_partitions: set[str] = set()
+
+    async def start(self, db: Database) -> None:
+        """Create this month's and next month's partitions before any reading needs them."""
+        now_us = int(time.time() * 1_000_000)
+        next_us = int(next_month(month_start(now_us)).timestamp() * 1_000_000)
+        async with db.read() as session:
+            await self.ensure_partitions(session, np.array([now_us, next_us], dtype=np.int64))
 
     async def ensure_partitions(self, session: AsyncSession, ts_us: np.ndarray) -> None:
         """Create the monthly partitions a batch needs, ahead of the insert.
