@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
+import structlog
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
 
@@ -25,6 +26,7 @@ from shopfloor.readings.service import build_ingestor
 from shopfloor.storage import Database
 
 API_PREFIX = "/api/v1"
+log = structlog.get_logger("shopfloor.app")
 BackgroundTask = Callable[[FastAPI], Awaitable[None]]
 
 
@@ -43,7 +45,10 @@ def create_app(
         state.store = state.ingestor.store
         state.directory = state.ingestor.directory
         state.readiness_probes = {"database": db.ping}
-        await state.store.start(db)
+        try:
+            await state.store.start(db)
+        except Exception as exc:  # the store also prepares on demand; serve and report instead
+            log.warning("store start-up preparation failed", error=str(exc))
         tasks = [asyncio.create_task(job(app)) for job in background or []]
         try:
             yield
@@ -71,8 +76,8 @@ def create_app(
     api.include_router(plant_api.router)
     api.include_router(readings_api.router)
     api.include_router(health.router)
-    api.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(api)
+    app.add_route(f"{API_PREFIX}/metrics", metrics_endpoint, include_in_schema=False)
     # Probes and scrapers expect these at the root as well.
     app.include_router(health.router, include_in_schema=False)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

@@ -27,14 +27,18 @@ def encode_cursor(key: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> Any:
+def decode_cursor(cursor: str | None, kind: type | None = None) -> Any:
+    """The sort key in ``cursor``; with ``kind``, a key of another type is refused too."""
     if not cursor:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return orjson.loads(base64.urlsafe_b64decode(padded))
+        key = orjson.loads(base64.urlsafe_b64decode(padded))
     except (ValueError, orjson.JSONDecodeError) as exc:
         raise BadRequest("cursor is not one this server issued") from exc
+    if kind is not None and not isinstance(key, kind):
+        raise BadRequest("cursor is not one this list issued")
+    return key
 
 
 def clamp_limit(limit: int | None, maximum: int = MAX_LIMIT) -> int:

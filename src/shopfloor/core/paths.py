@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+from shopfloor.core.errors import ValidationFailed
+
 MAX_DEPTH = 8
+MAX_LENGTH = 255  # the width of the path columns
 _SEGMENT = re.compile(r"[a-z0-9_-]+")
 ASSET_KINDS = ("site", "area", "line", "cell", "machine")
 
@@ -13,6 +16,8 @@ def path_problem(path: object) -> str | None:
     """Why ``path`` is not a valid path, or None when it is."""
     if not isinstance(path, str) or not path:
         return "path must be a non-empty string"
+    if len(path) > MAX_LENGTH:
+        return f"path has {len(path)} characters; at most {MAX_LENGTH} are allowed"
     segments = path.split("/")
     if len(segments) > MAX_DEPTH:
         return f"path has {len(segments)} segments; at most {MAX_DEPTH} are allowed"
@@ -24,6 +29,15 @@ def path_problem(path: object) -> str | None:
 
 def is_valid_path(path: object) -> bool:
     return path_problem(path) is None
+
+
+def checked_under(under: str | None) -> str | None:
+    """The ``?under=`` query parameter, refused with 422 when it is not a path."""
+    if under is not None and (problem := path_problem(under)):
+        raise ValidationFailed(
+            problem, errors=[{"loc": ["query", "under"], "msg": problem, "type": "value_error"}]
+        )
+    return under
 
 
 def parent_path(path: str) -> str | None:

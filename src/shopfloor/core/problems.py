@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shopfloor.core.errors import TYPE_BASE, ShopfloorError
 
@@ -62,6 +63,20 @@ def _pydantic_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the path answers to; the router's 405 names only the first route matched."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed) or None
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShopfloorError)
     async def _shopfloor_error(request: Request, exc: ShopfloorError) -> JSONResponse:
@@ -101,13 +116,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No resource at {request.url.path}."
-        if exc.status_code == 405 and detail == "Method Not Allowed":
-            detail = f"{request.method} is not allowed on {request.url.path}."
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            if allowed := _allowed_methods(request):
+                headers = {**(headers or {}), "Allow": allowed}
+            if detail == "Method Not Allowed":
+                detail = f"{request.method} is not allowed on {request.url.path}."
         return problem_response(
             exc.status_code,
+            title=getattr(exc, "title", None),
             detail=detail,
             instance=request.url.path,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

@@ -11,16 +11,31 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shopfloor.core.errors import PayloadTooLarge
 from shopfloor.core.problems import problem_response
 from shopfloor.observe.metrics import HTTP_DURATION
 
 log = structlog.get_logger("shopfloor.http")
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """The body outgrew the limit while being read (chunked, or a false Content-Length).
+
+    An ``HTTPException`` because FastAPI lets those through its body parsing, which turns any
+    other error into a 400; the problem handler renders it like the early 413 below.
+    """
+
+    title = PayloadTooLarge.title
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, too_large_detail(limit))
+
+
+def too_large_detail(limit: int) -> str:
+    return f"The request body exceeds {limit} bytes."
 
 
 class RequestContextMiddleware:
@@ -65,8 +80,8 @@ class RequestContextMiddleware:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         response = problem_response(
             413,
-            title="Payload too large",
-            detail=f"The request body exceeds {self.max_body_bytes} bytes.",
+            title=BodyTooLarge.title,
+            detail=too_large_detail(self.max_body_bytes),
             instance=scope.get("path"),
             headers={"x-request-id": request_id},
         )
@@ -74,8 +89,7 @@ class RequestContextMiddleware:
 
     def _finish(self, scope: Scope, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = route_template(scope)
         HTTP_DURATION.labels(scope["method"], template, str(status)).observe(elapsed)
         log.info(
             "request",
@@ -84,6 +98,25 @@ class RequestContextMiddleware:
             status=status,
             duration_ms=round(elapsed * 1000, 2),
         )
+
+
+def route_template(scope: Scope) -> str:
+    """The full path template of the route that answered, or "unmatched".
+
+    FastAPI leaves the router's own route in the scope, whose path lacks the prefixes it was
+    included under; the prefix is the part of the request path that the route did not match.
+    """
+    route = scope.get("route")
+    template, regex = getattr(route, "path", None), getattr(route, "path_regex", None)
+    if template is None or regex is None:
+        # A plain Starlette route (such as /metrics) records only its endpoint.
+        plain = "endpoint" in scope and not scope.get("path_params")
+        return str(scope["path"]) if plain else "unmatched"
+    path: str = scope["path"]
+    for cut, char in enumerate(path):
+        if char == "/" and regex.match(path[cut:]):
+            return path[:cut] + template
+    return str(template)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -95,7 +128,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise BodyTooLarge
+                raise BodyTooLarge(limit)
         return message
 
     return wrapped

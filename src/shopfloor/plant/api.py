@@ -6,10 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from shopfloor.core.errors import ValidationFailed
 from shopfloor.core.idempotency import create_once
 from shopfloor.core.pagination import Page, decode_cursor, encode_cursor
-from shopfloor.core.paths import path_problem
+from shopfloor.core.paths import checked_under
 from shopfloor.plant import repository, service
 from shopfloor.plant.schemas import (
     AssetCreate,
@@ -21,14 +20,6 @@ from shopfloor.plant.schemas import (
 )
 
 router = APIRouter(tags=["plant"])
-
-
-def _under(under: str | None) -> str | None:
-    if under is not None and (problem := path_problem(under)):
-        raise ValidationFailed(
-            problem, errors=[{"loc": ["query", "under"], "msg": problem, "type": "value_error"}]
-        )
-    return under
 
 
 def _page(items: list[Any], limit: int, out: type[AssetOut] | type[SensorOut]) -> dict[str, Any]:
@@ -44,7 +35,7 @@ def _page(items: list[Any], limit: int, out: type[AssetOut] | type[SensorOut]) -
 async def create_asset(request: Request, body: AssetCreate) -> Response:
     async def create(session: Any) -> dict[str, Any]:
         asset = await service.create_asset(session, body)
-        return AssetOut.model_validate(asset).model_dump()
+        return AssetOut.model_validate(asset).model_dump(mode="json")
 
     return await create_once(request.app.state.db, request, body.model_dump(), create)
 
@@ -58,9 +49,9 @@ async def list_assets(
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, str)
     async with request.app.state.db.read() as session:
-        items = await repository.list_assets(session, _under(under), after, limit + 1)
+        items = await repository.list_assets(session, checked_under(under), after, limit + 1)
     return _page(list(items), limit, AssetOut)
 
 
@@ -87,7 +78,7 @@ async def delete_asset(request: Request, asset_id: int) -> Response:
 async def create_sensor(request: Request, body: SensorCreate) -> Response:
     async def create(session: Any) -> dict[str, Any]:
         sensor = await service.create_sensor(session, body)
-        return SensorOut.model_validate(sensor).model_dump()
+        return SensorOut.model_validate(sensor).model_dump(mode="json")
 
     return await create_once(request.app.state.db, request, body.model_dump(), create)
 
@@ -101,9 +92,9 @@ async def list_sensors(
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, str)
     async with request.app.state.db.read() as session:
-        items = await repository.list_sensors(session, _under(under), after, limit + 1)
+        items = await repository.list_sensors(session, checked_under(under), after, limit + 1)
     return _page(list(items), limit, SensorOut)
 
 

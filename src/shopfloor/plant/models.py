@@ -9,14 +9,14 @@ from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shopfloor.core.clock import utcnow
-from shopfloor.storage.base import Base
+from shopfloor.storage.base import Base, PathString
 
 
 class Asset(Base):
     __tablename__ = "assets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(String(255), unique=True)
+    path: Mapped[str] = mapped_column(PathString, unique=True)
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("assets.id", ondelete="RESTRICT"), index=True
     )
@@ -31,7 +31,7 @@ class Sensor(Base):
     __tablename__ = "sensors"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(String(255), unique=True)
+    path: Mapped[str] = mapped_column(PathString, unique=True)
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     unit: Mapped[str | None] = mapped_column(String(32))

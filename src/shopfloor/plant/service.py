@@ -12,6 +12,8 @@ from shopfloor.plant.models import Asset, Sensor
 from shopfloor.plant.schemas import AssetCreate, AssetUpdate, SensorCreate, SensorUpdate
 from shopfloor.readings.store import ReadingStore
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
+
 
 def _field_error(field: str, msg: str) -> ValidationFailed:
     return ValidationFailed(msg, errors=[{"loc": [field], "msg": msg, "type": "value_error"}])
@@ -53,7 +55,7 @@ async def create_asset(session: AsyncSession, data: AssetCreate) -> Asset:
 
 
 async def get_asset(session: AsyncSession, asset_id: int) -> Asset:
-    asset = await session.get(Asset, asset_id)
+    asset = await session.get(Asset, asset_id) if 0 < asset_id <= MAX_ID else None
     if asset is None:
         raise NotFound(f"asset {asset_id} does not exist")
     return asset
@@ -123,7 +125,7 @@ async def register_sensor(session: AsyncSession, path: str) -> Sensor:
 
 
 async def get_sensor(session: AsyncSession, sensor_id: int) -> Sensor:
-    sensor = await session.get(Sensor, sensor_id)
+    sensor = await session.get(Sensor, sensor_id) if 0 < sensor_id <= MAX_ID else None
     if sensor is None:
         raise NotFound(f"sensor {sensor_id} does not exist")
     return sensor

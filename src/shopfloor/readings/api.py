@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from shopfloor.core.errors import MalformedBody, ValidationFailed
 from shopfloor.core.pagination import decode_cursor, encode_cursor
+from shopfloor.core.paths import checked_under
 from shopfloor.plant import repository as plant_repository
 from shopfloor.plant import service as plant_service
 from shopfloor.readings.columns import MAX_TS_US, PayloadShapeError, flatten
@@ -131,7 +132,7 @@ async def _aggregated(store, session, sensor_id, start_us, end_us, step) -> Resp
 async def latest(request: Request, under: str | None = None) -> Response:
     app = request.app.state
     async with app.db.read() as session:
-        sensors = await plant_repository.list_sensors(session, under, None, None)
+        sensors = await plant_repository.list_sensors(session, checked_under(under), None, None)
         by_id = {s.id: s.path for s in sensors}
         rows = await app.store.latest(session, list(by_id))
     rows.sort(key=lambda row: by_id[row[0]])

@@ -233,7 +233,8 @@ def _seconds_to_us(columns: Columns, indices: Any, seconds: list[Any]) -> np.nda
 
 def _text_to_us(columns: Columns, index: int, text: str) -> int:
     try:
-        moment = datetime.fromisoformat(text)
+        # RFC 3339 allows a lower-case "t" and "z"; fromisoformat does not.
+        moment = datetime.fromisoformat(text.upper() if "t" in text or "z" in text else text)
     except ValueError:
         columns.add_error(index, "ts", f"ts {text[:40]!r} is not an RFC 3339 time", "bad_time")
         return 0

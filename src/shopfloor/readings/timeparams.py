@@ -47,7 +47,7 @@ def _fromisoformat(raw: str) -> datetime | None:
     for candidate in (raw, f"{head}+{tail}" if sep else None):
         if candidate:
             try:
-                return datetime.fromisoformat(candidate)
+                return datetime.fromisoformat(candidate.upper())
             except ValueError:
                 continue
     return None

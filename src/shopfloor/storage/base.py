@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
+from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -40,6 +40,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+# Subtree queries are byte-order range scans on the path ("a/" <= path < "a0"); a linguistic
+# collation that skips punctuation would break them, so PostgreSQL compares paths bytewise.
+PathString = String(255).with_variant(String(255, collation="C"), "postgresql")
 
 
 class Base(DeclarativeBase):

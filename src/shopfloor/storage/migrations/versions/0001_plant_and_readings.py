@@ -8,7 +8,7 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
-from shopfloor.storage.base import JsonDocument, UtcDateTime
+from shopfloor.storage.base import JsonDocument, PathString, UtcDateTime
 
 revision = "0001"
 down_revision = None
@@ -22,7 +22,7 @@ def _plant() -> None:
     op.create_table(
         "assets",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("path", sa.String(255), nullable=False),
+        sa.Column("path", PathString, nullable=False),
         sa.Column("parent_id", sa.Integer, sa.ForeignKey("assets.id", ondelete="RESTRICT")),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
@@ -35,7 +35,7 @@ def _plant() -> None:
     op.create_table(
         "sensors",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("path", sa.String(255), nullable=False),
+        sa.Column("path", PathString, nullable=False),
         sa.Column(
             "asset_id",
             sa.Integer,
