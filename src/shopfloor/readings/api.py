@@ -116,10 +116,17 @@ async def _aggregated(store, session, sensor_id, start_us, end_us, step) -> Resp
             errors=[{"loc": ["query", "every"], "msg": "too many buckets", "type": "value_error"}],
         )
     buckets = await store.aggregate(session, sensor_id, start_us, end_us, step)
-    stamps = format_times(np.fromiter((b.ts_us for b in buckets), dtype=np.int64))
+    columns = zip(
+        format_times(buckets.ts_us),
+        buckets.mins.tolist(),
+        buckets.maxs.tolist(),
+        (buckets.sums / buckets.counts).tolist(),
+        buckets.counts.tolist(),
+        strict=True,
+    )
     items = [
-        {"ts": stamp, "min": b.min, "max": b.max, "mean": b.sum / b.count, "count": b.count}
-        for stamp, b in zip(stamps, buckets, strict=True)
+        {"ts": ts, "min": lo, "max": hi, "mean": mean, "count": count}
+        for ts, lo, hi, mean, count in columns
     ]
     return json_response({"items": items, "next_cursor": None})
 

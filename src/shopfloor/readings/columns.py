@@ -196,21 +196,21 @@ def parse_times(columns: Columns) -> np.ndarray:
             columns.add_error(int(i), "ts", "ts must lie between 1970 and 2100", "bad_time")
         return columns.ts_us
     raw = columns.ts_raw
-    out = np.zeros(len(raw), dtype=np.int64)
     kinds = {type(t) for t in raw}
     if kinds <= {int, float}:
-        out[:] = _seconds_to_us(columns, range(len(raw)), raw)
-    else:
-        numeric = [i for i, t in enumerate(raw) if type(t) is int or type(t) is float]
-        if numeric:
-            out[numeric] = _seconds_to_us(columns, numeric, [raw[i] for i in numeric])
-        for i, text in enumerate(raw):
-            if type(text) is str:
-                out[i] = _text_to_us(columns, i, text)
-            elif type(text) is not int and type(text) is not float:
-                columns.add_error(
-                    i, "ts", "ts must be an RFC 3339 string or epoch seconds", "bad_time"
-                )
+        return _seconds_to_us(columns, range(len(raw)), raw)
+    if kinds == {str}:
+        return _texts_to_us(columns, np.arange(len(raw)), raw)
+    out = np.zeros(len(raw), dtype=np.int64)
+    numeric = [i for i, t in enumerate(raw) if type(t) is int or type(t) is float]
+    if numeric:
+        out[numeric] = _seconds_to_us(columns, numeric, [raw[i] for i in numeric])
+    texts = [i for i, t in enumerate(raw) if type(t) is str]
+    if texts:
+        out[texts] = _texts_to_us(columns, np.asarray(texts), [raw[i] for i in texts])
+    for i, value in enumerate(raw):
+        if type(value) not in (int, float, str):
+            columns.add_error(i, "ts", "ts must be an RFC 3339 string or epoch seconds", "bad_time")
     return out
 
 
@@ -231,21 +231,39 @@ def _seconds_to_us(columns: Columns, indices: Any, seconds: list[Any]) -> np.nda
     return us.astype(np.int64)
 
 
-def _text_to_us(columns: Columns, index: int, text: str) -> int:
+def _texts_to_us(columns: Columns, indices: np.ndarray, texts: list[str]) -> np.ndarray:
+    # A batch from many sensors repeats each timestamp once per sensor: parse each text once.
+    first_seen: dict[str, int] = {}
+    codes = np.fromiter(
+        (first_seen.setdefault(text, len(first_seen)) for text in texts), np.int64, len(texts)
+    )
+    parsed = np.zeros(len(first_seen), dtype=np.int64)
+    problems: dict[int, str] = {}
+    for code, text in enumerate(first_seen):
+        us, problem = _text_to_us(text)
+        if problem is None:
+            parsed[code] = us
+        else:
+            problems[code] = problem
+    if problems:
+        for i in np.flatnonzero(np.isin(codes, list(problems))):
+            columns.add_error(int(indices[i]), "ts", problems[int(codes[i])], "bad_time")
+    return parsed[codes]
+
+
+def _text_to_us(text: str) -> tuple[int, str | None]:
     try:
         # RFC 3339 allows a lower-case "t" and "z"; fromisoformat does not.
         moment = datetime.fromisoformat(text.upper() if "t" in text or "z" in text else text)
     except ValueError:
-        columns.add_error(index, "ts", f"ts {text[:40]!r} is not an RFC 3339 time", "bad_time")
-        return 0
+        return 0, f"ts {text[:40]!r} is not an RFC 3339 time"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - EPOCH
     us = (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
     if not MIN_TS_US <= us < MAX_TS_US:
-        columns.add_error(index, "ts", "ts must lie between 1970 and 2100", "bad_time")
-        return 0
-    return us
+        return 0, "ts must lie between 1970 and 2100"
+    return us, None
 
 
 def check_paths(columns: Columns) -> tuple[np.ndarray, list[str]]:

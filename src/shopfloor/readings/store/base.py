@@ -124,27 +124,40 @@ def _cover(start_us: int, end_us: int, rollups: list[tuple[str, int]]) -> list[P
 
 
 @dataclass(frozen=True)
-class Bucket:
-    ts_us: int
-    min: float
-    max: float
-    sum: float
-    count: int
+class Buckets:
+    """Aggregates per bucket, as parallel arrays sorted by bucket start."""
+
+    ts_us: np.ndarray
+    mins: np.ndarray
+    maxs: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
 
 
-def merge_buckets(parts: list[list[tuple[int, float, float, float, int]]]) -> list[Bucket]:
-    merged: dict[int, list[float]] = {}
-    for part in parts:
-        for bucket, lo, hi, total, count in part:
-            acc = merged.get(bucket)
-            if acc is None:
-                merged[bucket] = [lo, hi, total, count]
-            else:
-                acc[0] = min(acc[0], lo)
-                acc[1] = max(acc[1], hi)
-                acc[2] += total
-                acc[3] += count
-    return [Bucket(b, *merged[b][:3], int(merged[b][3])) for b in sorted(merged)]  # type: ignore[arg-type]
+AggregateRow = tuple[int, float, float, float, int]
+
+
+def merge_buckets(parts: list[list[AggregateRow]]) -> Buckets:
+    """Combine the pieces of a plan: a step bucket may be split between a rollup and raw rows."""
+    rows = [row for part in parts for row in part]
+    if not rows:
+        empty = np.zeros(0)
+        return Buckets(empty.astype(np.int64), empty, empty, empty, empty.astype(np.int64))
+    ts_us = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+    table = np.array([row[1:] for row in rows], dtype=np.float64)
+    order = np.argsort(ts_us, kind="stable")
+    ts_us, table = ts_us[order], table[order]
+    starts = np.flatnonzero(np.concatenate(([True], ts_us[1:] != ts_us[:-1])))
+    return Buckets(
+        ts_us=ts_us[starts],
+        mins=np.minimum.reduceat(table[:, 0], starts),
+        maxs=np.maximum.reduceat(table[:, 1], starts),
+        sums=np.add.reduceat(table[:, 2], starts),
+        counts=np.add.reduceat(table[:, 3], starts).astype(np.int64),
+    )
 
 
 class ReadingStore(ABC):
@@ -166,11 +179,11 @@ class ReadingStore(ABC):
     @abstractmethod
     async def _aggregate_piece(
         self, session: AsyncSession, sensor_id: int, piece: Piece, step_us: int
-    ) -> list[tuple[int, float, float, float, int]]: ...
+    ) -> list[AggregateRow]: ...
 
     async def aggregate(
         self, session: AsyncSession, sensor_id: int, start_us: int, end_us: int, step_us: int
-    ) -> list[Bucket]:
+    ) -> Buckets:
         parts = [
             await self._aggregate_piece(session, sensor_id, piece, step_us)
             for piece in plan_aggregate(start_us, end_us, step_us)

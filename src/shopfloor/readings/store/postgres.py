@@ -15,7 +15,7 @@ import asyncpg
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopfloor.readings.store.base import ROLLUPS, Batch, Piece, ReadingStore
+from shopfloor.readings.store.base import ROLLUPS, AggregateRow, Batch, Piece, ReadingStore
 from shopfloor.storage import Database
 
 US_OF = "(extract(epoch from {0}) * 1000000)::bigint"
@@ -131,7 +131,7 @@ class PostgresReadingStore(ReadingStore):
 
     async def _aggregate_piece(
         self, session: AsyncSession, sensor_id: int, piece: Piece, step_us: int
-    ) -> list[tuple[int, float, float, float, int]]:
+    ) -> list[AggregateRow]:
         if piece.table is None:
             source, column = "readings", "ts"
             agg = "min(value), max(value), sum(value), count(*)"

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.readings.store.base import (
     ROLLUPS,
+    AggregateRow,
     Batch,
     Piece,
     ReadingStore,
@@ -47,6 +48,13 @@ async def _driver(session: AsyncSession) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
+
+
+async def _fetch(session: AsyncSession, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Rows as plain tuples: no per-row objects on paths that return thousands of rows."""
+    driver = await _driver(session)
+    async with driver.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
 
 
 class SqliteReadingStore(ReadingStore):
@@ -90,31 +98,26 @@ class SqliteReadingStore(ReadingStore):
     async def range(
         self, session: AsyncSession, sensor_id: int, start_us: int, end_us: int, limit: int
     ) -> list[tuple[int, float]]:
-        result = await session.execute(
-            text(
-                "SELECT ts, value FROM readings WHERE sensor_id = :sid AND ts >= :start "
-                "AND ts < :end ORDER BY ts LIMIT :limit"
-            ),
-            {"sid": sensor_id, "start": start_us, "end": end_us, "limit": limit},
+        return await _fetch(
+            session,
+            "SELECT ts, value FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ? "
+            "ORDER BY ts LIMIT ?",
+            (sensor_id, start_us, end_us, limit),
         )
-        return [(int(ts), float(value)) for ts, value in result.all()]
 
     async def _aggregate_piece(
         self, session: AsyncSession, sensor_id: int, piece: Piece, step_us: int
-    ) -> list[tuple[int, float, float, float, int]]:
+    ) -> list[AggregateRow]:
         if piece.table is None:
             source, column, agg = "readings", "ts", RAW_AGG
         else:
             source, column, agg = piece.table, "bucket", ROLLUP_AGG
-        result = await session.execute(
-            text(
-                f"SELECT {column} - {column} % :step AS b, {agg} FROM {source} "
-                f"WHERE sensor_id = :sid AND {column} >= :start AND {column} < :end "
-                "GROUP BY b ORDER BY b"
-            ),
-            {"sid": sensor_id, "start": piece.start_us, "end": piece.end_us, "step": step_us},
+        return await _fetch(
+            session,
+            f"SELECT {column} - {column} % ?4 AS b, {agg} FROM {source} "
+            f"WHERE sensor_id = ?1 AND {column} >= ?2 AND {column} < ?3 GROUP BY b ORDER BY b",
+            (sensor_id, piece.start_us, piece.end_us, step_us),
         )
-        return [tuple(row) for row in result.all()]  # type: ignore[misc]
 
     async def latest(
         self, session: AsyncSession, sensor_ids: list[int]
@@ -138,9 +141,14 @@ class SqliteReadingStore(ReadingStore):
         return out
 
     async def bounds(self, session: AsyncSession, sensor_id: int) -> tuple[int, int] | None:
+        # Two scalar subqueries: SQLite turns a lone min() or max() into one index seek, but
+        # scans every row for both in one SELECT.
         row = (
             await session.execute(
-                text("SELECT min(ts), max(ts) FROM readings WHERE sensor_id = :sid"),
+                text(
+                    "SELECT (SELECT min(ts) FROM readings WHERE sensor_id = :sid), "
+                    "(SELECT max(ts) FROM readings WHERE sensor_id = :sid)"
+                ),
                 {"sid": sensor_id},
             )
         ).one()
