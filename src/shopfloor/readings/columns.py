@@ -85,7 +85,11 @@ def flatten(document: Any) -> Columns:
 def _flatten_rows(items: Any) -> Columns:
     if not isinstance(items, list):
         raise _shape_error(["readings"], "readings must be a list")
-    bad = [i for i, item in enumerate(items) if type(item) is not dict]
+    bad = (
+        []
+        if set(map(type, items)) <= {dict}
+        else [i for i, item in enumerate(items) if type(item) is not dict]
+    )
     if bad:
         raise PayloadShapeError(
             [
@@ -153,13 +157,14 @@ def parse_values(columns: Columns) -> np.ndarray:
             columns.add_error(int(i), "value", "value must be a finite number", "non_finite")
         return columns.values
     raw = columns.values_raw
-    is_number = np.fromiter(
-        (type(v) is float or type(v) is int for v in raw), dtype=bool, count=len(raw)
-    )
-    values = np.full(len(raw), np.nan)
-    if is_number.all():
+    if set(map(type, raw)) <= {float, int}:
+        is_number = np.ones(len(raw), dtype=bool)
         values = _as_float(raw)
     else:
+        is_number = np.fromiter(
+            (type(v) is float or type(v) is int for v in raw), dtype=bool, count=len(raw)
+        )
+        values = np.full(len(raw), np.nan)
         for i in np.flatnonzero(~is_number):
             columns.add_error(int(i), "value", "value must be a number", "not_a_number")
         picked = np.flatnonzero(is_number)
@@ -272,7 +277,10 @@ def check_paths(columns: Columns) -> tuple[np.ndarray, list[str]]:
     Each distinct path is checked once: a batch names few sensors many times over.
     """
     first_seen: dict[Any, int] = {}
-    keys = [path if type(path) is str else None for path in columns.paths]
+    paths = columns.paths
+    keys = (
+        paths if set(map(type, paths)) <= {str} else [p if type(p) is str else None for p in paths]
+    )
     raw_codes = np.fromiter(
         (first_seen.setdefault(key, len(first_seen)) for key in keys), np.int64, len(keys)
     )

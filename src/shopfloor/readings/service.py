@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +19,9 @@ from shopfloor.readings.directory import SensorDirectory
 from shopfloor.readings.store import ReadingStore, store_for
 from shopfloor.readings.store.base import Batch
 from shopfloor.storage import Database
+from shopfloor.storage.database import is_transient
+
+TRANSIENT_RETRIES = 4
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,16 @@ class Ingestor:
     async def store_prepared(self, batch: PreparedBatch) -> IngestResult:
         if not len(batch.codes):
             return IngestResult(0, 0)
+        for attempt in range(1, TRANSIENT_RETRIES + 1):
+            try:
+                return await self._store_once(batch)
+            except Exception as exc:
+                if not is_transient(exc) or attempt == TRANSIENT_RETRIES:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    async def _store_once(self, batch: PreparedBatch) -> IngestResult:
         registered: dict[str, int] = {}
         async with self.db.write() as session:
             for path in batch.unknown:

@@ -83,6 +83,18 @@ def create_engine_for(url: str) -> AsyncEngine:
     return factory(url)
 
 
+# Deadlock and serialization failure: the transaction did nothing and may simply run again.
+TRANSIENT_SQLSTATES = {"40P01", "40001"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors after which the same transaction may succeed when retried."""
+    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        if getattr(candidate, "sqlstate", None) in TRANSIENT_SQLSTATES:
+            return True
+    return False
+
+
 class Database:
     """Owns the engine; hands out sessions for writing and for reading."""
 

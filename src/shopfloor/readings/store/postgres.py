@@ -30,7 +30,7 @@ def _merge_cte(table: str) -> str:
         f"{table}_merge AS (INSERT INTO {table} AS r "
         "(sensor_id, bucket, min_value, max_value, sum_value, count) "
         f"SELECT sensor_id, date_trunc('{unit}', ts, 'UTC'), min(value), max(value), sum(value), "
-        "count(*) FROM inserted GROUP BY 1, 2 "
+        "count(*) FROM inserted GROUP BY 1, 2 ORDER BY 1, 2 "
         "ON CONFLICT (sensor_id, bucket) DO UPDATE SET "
         "min_value = least(r.min_value, excluded.min_value), "
         "max_value = greatest(r.max_value, excluded.max_value), "
@@ -38,6 +38,8 @@ def _merge_cte(table: str) -> str:
     )
 
 
+# Every writer locks rollup rows in (sensor, bucket) order, table by table, so that concurrent
+# batches touching the same buckets queue behind each other instead of deadlocking.
 WRITE = (
     "WITH inserted AS (INSERT INTO readings (sensor_id, ts, value) "
     f"SELECT s, {TS_OF.format('t')}, v FROM unnest($1::int[], $2::bigint[], $3::float8[]) "

@@ -6,6 +6,7 @@ SQLite has one writer at a time (the caller's transaction is BEGIN IMMEDIATE), s
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import text
@@ -44,6 +45,38 @@ RAW_AGG = "min(value), max(value), sum(value), count(*)"
 ROLLUP_AGG = "min(min_value), max(max_value), sum(sum_value), sum(count)"
 
 
+def _write_sync(connection: sqlite3.Connection, batch: Batch) -> int:
+    """Insert a batch and bring the rollups up to date; runs on the connection's thread."""
+    before = connection.total_changes
+    rows = zip(batch.sensor_ids.tolist(), batch.ts_us.tolist(), batch.values.tolist(), strict=True)
+    connection.executemany(INSERT, rows)
+    inserted = connection.total_changes - before
+    if inserted == len(batch):
+        for table, width in ROLLUPS:
+            connection.executemany(MERGE.format(table=table), rollup_delta(batch, width).rows())
+    elif inserted:
+        _recompute_rollups(connection, batch)
+    return inserted
+
+
+def _recompute_rollups(connection: sqlite3.Connection, batch: Batch) -> None:
+    # Finest first: each level is rebuilt from the one below it.
+    source, column = "readings", "ts"
+    for table, width in reversed(ROLLUPS):
+        delta = rollup_delta(batch, width)
+        params = [
+            (sid, bucket, width)
+            for sid, bucket in zip(
+                delta.sensor_ids.tolist(), delta.buckets_us.tolist(), strict=True
+            )
+        ]
+        agg = RAW_AGG if source == "readings" else ROLLUP_AGG
+        connection.executemany(
+            RECOMPUTE.format(table=table, agg=agg, source=source, column=column), params
+        )
+        source, column = table, "bucket"
+
+
 async def _driver(session: AsyncSession) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
@@ -64,36 +97,9 @@ class SqliteReadingStore(ReadingStore):
         if not len(batch):
             return 0
         driver = await _driver(session)
-        before = driver.total_changes
-        rows = zip(
-            batch.sensor_ids.tolist(), batch.ts_us.tolist(), batch.values.tolist(), strict=True
-        )
-        await driver.executemany(INSERT, list(rows))
-        inserted = driver.total_changes - before
-        if inserted == len(batch):
-            for table, width in ROLLUPS:
-                await driver.executemany(
-                    MERGE.format(table=table), rollup_delta(batch, width).rows()
-                )
-        elif inserted:
-            await self._recompute_rollups(driver, batch)
-        return inserted
-
-    async def _recompute_rollups(self, driver: Any, batch: Batch) -> None:
-        # Finest first: each level is rebuilt from the one below it.
-        source, column = "readings", "ts"
-        for table, width in reversed(ROLLUPS):
-            delta = rollup_delta(batch, width)
-            params = [
-                (sid, bucket, width)
-                for sid, bucket in zip(
-                    delta.sensor_ids.tolist(), delta.buckets_us.tolist(), strict=True
-                )
-            ]
-            agg = RAW_AGG if source == "readings" else ROLLUP_AGG
-            sql = RECOMPUTE.format(table=table, agg=agg, source=source, column=column)
-            await driver.executemany(sql, params)
-            source, column = table, "bucket"
+        # One hop to aiosqlite's connection thread for the whole write instead of one per
+        # statement: the hops, not SQLite, were a third of the time of a batch.
+        return int(await driver._execute(_write_sync, driver._conn, batch))
 
     async def range(
         self, session: AsyncSession, sensor_id: int, start_us: int, end_us: int, limit: int
