@@ -16,12 +16,16 @@ from shopfloor.plant import repository
 from shopfloor.plant import service as plant_service
 from shopfloor.readings.columns import Columns, check_paths, parse_times, parse_values
 from shopfloor.readings.directory import SensorDirectory
+from shopfloor.readings.groupcommit import GroupCommitter
 from shopfloor.readings.store import ReadingStore, store_for
 from shopfloor.readings.store.base import Batch
 from shopfloor.storage import Database
 from shopfloor.storage.database import is_transient
 
 TRANSIENT_RETRIES = 4
+# Readings per shared transaction: big enough to amortise a commit, small enough to keep the
+# wait of the last request in a group short.
+GROUP_READINGS = 50_000
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,13 @@ class Ingestor:
         self.directory = directory
         self.auto_register = auto_register
         self.max_batch = max_batch
+        # SQLite has a single writer: queue its writes into shared transactions. PostgreSQL
+        # writes concurrently, each request in its own transaction.
+        self._committer: GroupCommitter[PreparedBatch, IngestResult] | None = None
+        if db.dialect == "sqlite":
+            self._committer = GroupCommitter(
+                self._store_group_retrying, self._store_one, max(max_batch, GROUP_READINGS)
+            )
 
     async def ingest(self, columns: Columns) -> IngestResult:
         """Store every reading or none; returns only after the commit."""
@@ -100,29 +111,43 @@ class Ingestor:
     async def store_prepared(self, batch: PreparedBatch) -> IngestResult:
         if not len(batch.codes):
             return IngestResult(0, 0)
+        if self._committer is not None:
+            return await self._committer.submit(batch, len(batch.codes))
+        return await self._store_one(batch)
+
+    async def _store_group_retrying(self, batches: list[PreparedBatch]) -> list[IngestResult]:
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
-                return await self._store_once(batch)
+                return await self._store_group(batches)
             except Exception as exc:
                 if not is_transient(exc) or attempt == TRANSIENT_RETRIES:
                     raise
                 await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
         raise AssertionError("unreachable")
 
-    async def _store_once(self, batch: PreparedBatch) -> IngestResult:
+    async def _store_one(self, batch: PreparedBatch) -> IngestResult:
+        return (await self._store_group_retrying([batch]))[0]
+
+    async def _store_group(self, batches: list[PreparedBatch]) -> list[IngestResult]:
+        """Write batches in one transaction; per batch, how many readings were new."""
         registered: dict[str, int] = {}
+        counts: list[tuple[int, int]] = []
         async with self.db.write() as session:
-            for path in batch.unknown:
-                registered[path] = await self._register(session, path)
-            ids_by_path = {**batch.known, **registered}
-            ids = np.asarray([ids_by_path[path] for path in batch.paths], dtype=np.int64)
-            rows = Batch.build(ids[batch.codes], batch.ts_us, batch.values)
-            inserted = await self.store.write(session, rows)
+            for batch in batches:
+                for path in batch.unknown:
+                    if path not in registered:
+                        registered[path] = await self._register(session, path)
+                ids_by_path = {**batch.known, **registered}
+                ids = np.asarray([ids_by_path[path] for path in batch.paths], dtype=np.int64)
+                rows = Batch.build(ids[batch.codes], batch.ts_us, batch.values)
+                counts.append((await self.store.write(session, rows), len(batch.codes)))
         self.directory.remember(registered)
-        total = len(batch.codes)
-        READINGS_INGESTED.inc(inserted)
-        READINGS_DUPLICATE.inc(total - inserted)
-        return IngestResult(accepted=inserted, duplicates=total - inserted)
+        results = []
+        for inserted, total in counts:
+            READINGS_INGESTED.inc(inserted)
+            READINGS_DUPLICATE.inc(total - inserted)
+            results.append(IngestResult(accepted=inserted, duplicates=total - inserted))
+        return results
 
     async def _register(self, session: AsyncSession, path: str) -> int:
         # Another writer may have registered it since the lookup above.
