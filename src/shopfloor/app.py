@@ -38,6 +38,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.resolved_database_url)
+        await db.start()
         state = app.state
         state.settings = settings
         state.db = db

@@ -56,6 +56,7 @@ def import_readings(
 
 async def _import(settings: Settings, file: Path, chunk_size: int) -> tuple[int, int, float]:
     db = Database(settings.resolved_database_url)
+    await db.start()
     try:
         ingestor = build_ingestor(db, settings)
         ingestor.max_batch = max(ingestor.max_batch, chunk_size)

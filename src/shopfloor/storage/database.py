@@ -6,11 +6,14 @@ The boundary that owns a unit of work (a request, a stage batch, a CLI command) 
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -22,9 +25,45 @@ from sqlalchemy.ext.asyncio import (
 
 from shopfloor.core.errors import ShopfloorError
 
+log = structlog.get_logger("shopfloor.storage")
+
 
 class UnsupportedDatabase(ShopfloorError):
     slug, title = "unsupported-database", "Unsupported database URL"
+
+
+WAL_AUTOCHECKPOINT_PAGES = 16_000  # 64 MiB with 4 KiB pages
+CHECKPOINT_INTERVAL_S = 1.0
+
+
+class WalCheckpointer:
+    """Copies committed WAL frames back into the SQLite file, off the writers' path.
+
+    A PASSIVE checkpoint never blocks a writer; SQLite runs it without holding the GIL, so it
+    uses the second core while the event loop serves requests.
+    """
+
+    def __init__(self, path: str, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+        self.path = path
+        self.interval_s = interval_s
+        self._connection: sqlite3.Connection | None = None
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.interval_s)
+                try:
+                    await asyncio.to_thread(self.checkpoint)
+                except sqlite3.Error as exc:
+                    log.warning("wal checkpoint failed", error=str(exc))
+        finally:
+            if self._connection is not None:
+                self._connection.close()
+
+    def checkpoint(self) -> None:
+        if self._connection is None:
+            self._connection = sqlite3.connect(self.path, check_same_thread=False, timeout=1)
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def _sqlite_engine(url: str) -> AsyncEngine:
@@ -45,6 +84,9 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Checkpoints run in the background (WalCheckpointer); this only caps the WAL should
+        # that fall behind, instead of every writer copying pages back on its own commit.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -105,6 +147,13 @@ class Database:
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._upkeep: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start background upkeep (SQLite's WAL checkpoints); ``dispose`` stops it."""
+        path = make_url(self.url).database
+        if self.dialect == "sqlite" and path and path != ":memory:" and self._upkeep is None:
+            self._upkeep = asyncio.create_task(WalCheckpointer(path).run())
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -122,4 +171,9 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._upkeep is not None:
+            self._upkeep.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._upkeep
+            self._upkeep = None
         await self.engine.dispose()
