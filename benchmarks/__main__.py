@@ -1,0 +1,25 @@
+"""``python -m benchmarks [--quick] [--backends sqlite,postgresql]``: every benchmark in turn.
+
+``make bench`` runs this; docs/benchmarks.md keeps the latest figures and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from benchmarks import ingest, rollup_query
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs, rough figures")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    common = ["--backends", args.backends, *(["--quick"] if args.quick else [])]
+    ingest.main(common)
+    print()
+    rollup_query.main(common)
+
+
+if __name__ == "__main__":
+    main()
