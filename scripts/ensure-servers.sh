@@ -5,6 +5,7 @@ set -euo pipefail
 
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+command -v redis-server >/dev/null || need+=(redis-server)
 
 if ((${#need[@]} == 0)); then
   exit 0

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from shopfloor.app import create_app
 from shopfloor.config import Settings
 from shopfloor.storage.migrate import upgrade
-from tests.fixtures.servers import PostgresServer, postgres_server
+from tests.fixtures.servers import PostgresServer, RedisServer, postgres_server, redis_server
 
 BACKENDS = ["sqlite", "postgresql"]
 _counter = itertools.count()
@@ -120,3 +120,10 @@ async def plant(client: httpx.AsyncClient) -> dict[str, int]:
 def run(coro):  # type: ignore[no-untyped-def]
     """Run a coroutine from synchronous test code."""
     return asyncio.run(coro)
+
+
+@pytest.fixture(scope="session")
+def redis_srv() -> Iterator[RedisServer]:
+    """One redis-server for the test run; tests separate themselves by key namespace."""
+    with redis_server() as server:
+        yield server

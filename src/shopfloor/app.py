@@ -20,6 +20,8 @@ from shopfloor.core.problems import install_problem_handlers
 from shopfloor.observe import health
 from shopfloor.observe.metrics import metrics_endpoint
 from shopfloor.observe.middleware import RequestContextMiddleware
+from shopfloor.pipeline import api as pipeline_api
+from shopfloor.pipeline.wiring import Pipeline
 from shopfloor.plant import api as plant_api
 from shopfloor.readings import api as readings_api
 from shopfloor.readings.service import build_ingestor
@@ -31,8 +33,12 @@ BackgroundTask = Callable[[FastAPI], Awaitable[None]]
 
 
 def create_app(
-    settings: Settings | None = None, background: list[BackgroundTask] | None = None
+    settings: Settings | None = None,
+    background: list[BackgroundTask] | None = None,
+    *,
+    run_pipeline: bool = True,
 ) -> FastAPI:
+    """The application. ``run_pipeline=False`` serves the API only (workers run the stages)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -45,11 +51,15 @@ def create_app(
         state.ingestor = build_ingestor(db, settings)
         state.store = state.ingestor.store
         state.directory = state.ingestor.directory
-        state.readiness_probes = {"database": db.ping}
+        pipeline = Pipeline(settings, db, run_stages=run_pipeline)
+        state.pipeline = pipeline
+        state.ingestor.on_commit.append(pipeline.relay.notify)
+        state.readiness_probes = {"database": db.ping, "bus": pipeline.bus.ping}
         try:
             await state.store.start(db)
         except Exception as exc:  # the store also prepares on demand; serve and report instead
             log.warning("store start-up preparation failed", error=str(exc))
+        await pipeline.start()
         tasks = [asyncio.create_task(job(app)) for job in background or []]
         try:
             yield
@@ -59,6 +69,7 @@ def create_app(
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await task
+            await pipeline.stop()
             await db.dispose()
 
     app = FastAPI(
@@ -77,6 +88,7 @@ def create_app(
     api.include_router(plant_api.router)
     api.include_router(readings_api.router)
     api.include_router(health.router)
+    api.include_router(pipeline_api.router)
     app.include_router(api)
     app.add_route(f"{API_PREFIX}/metrics", metrics_endpoint, include_in_schema=False)
     # Probes and scrapers expect these at the root as well.

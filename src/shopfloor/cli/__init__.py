@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shopfloor.cli import db, imports, serve
+from shopfloor.cli import db, deadletters, imports, serve, worker
 
 app = typer.Typer(
     name="shopfloor",
@@ -14,8 +14,10 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
+app.command("worker")(worker.worker)
 app.add_typer(db.app, name="db")
 app.add_typer(imports.app, name="import")
+app.add_typer(deadletters.app, name="deadletters")
 
 
 def main() -> None:

@@ -5,17 +5,23 @@ from __future__ import annotations
 import typer
 import uvicorn
 
-from shopfloor.app import create_app
+from shopfloor.app import BackgroundTask, create_app
 from shopfloor.config import Settings
 from shopfloor.observe.logging import configure_logging
 from shopfloor.storage.migrate import upgrade
 
 
-def _run(settings: Settings, host: str, port: int, background: list | None = None) -> None:  # type: ignore[type-arg]
+def _run(
+    settings: Settings,
+    host: str,
+    port: int,
+    background: list[BackgroundTask] | None = None,
+    run_pipeline: bool = True,
+) -> None:
     configure_logging(settings.log_level, settings.log_json)
     if settings.is_embedded_database:
         upgrade(settings.resolved_database_url)
-    app = create_app(settings, background=background)
+    app = create_app(settings, background=background, run_pipeline=run_pipeline)
     uvicorn.run(
         app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
     )
@@ -29,7 +35,7 @@ def serve(
     ),
 ) -> None:
     """Serve the API, the dashboard and (unless --no-pipeline) the pipeline stages."""
-    _run(Settings(), host, port)
+    _run(Settings(), host, port, run_pipeline=not no_pipeline)
 
 
 def demo(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ from shopfloor.core.errors import PayloadTooLarge, ValidationFailed
 from shopfloor.observe.metrics import READINGS_DUPLICATE, READINGS_INGESTED, READINGS_REJECTED
 from shopfloor.plant import repository
 from shopfloor.plant import service as plant_service
+from shopfloor.readings import events
 from shopfloor.readings.columns import Columns, check_paths, parse_times, parse_values
 from shopfloor.readings.directory import SensorDirectory
 from shopfloor.readings.groupcommit import GroupCommitter
@@ -63,6 +65,8 @@ class Ingestor:
         self.directory = directory
         self.auto_register = auto_register
         self.max_batch = max_batch
+        # Called after every commit that stored readings (the outbox relay's wake-up).
+        self.on_commit: list[Callable[[], None]] = []
         # SQLite has a single writer: queue its writes into shared transactions. PostgreSQL
         # writes concurrently, each request in its own transaction.
         self._committer: GroupCommitter[PreparedBatch, IngestResult] | None = None
@@ -140,8 +144,13 @@ class Ingestor:
                 ids_by_path = {**batch.known, **registered}
                 ids = np.asarray([ids_by_path[path] for path in batch.paths], dtype=np.int64)
                 rows = Batch.build(ids[batch.codes], batch.ts_us, batch.values)
-                counts.append((await self.store.write(session, rows), len(batch.codes)))
+                inserted = await self.store.write(session, rows)
+                if inserted:
+                    await events.record_accepted(session, rows)
+                counts.append((inserted, len(batch.codes)))
         self.directory.remember(registered)
+        for listener in self.on_commit:
+            listener()
         results = []
         for inserted, total in counts:
             READINGS_INGESTED.inc(inserted)

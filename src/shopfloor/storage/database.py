@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -40,30 +41,40 @@ class WalCheckpointer:
     """Copies committed WAL frames back into the SQLite file, off the writers' path.
 
     A PASSIVE checkpoint never blocks a writer; SQLite runs it without holding the GIL, so it
-    uses the second core while the event loop serves requests.
+    uses the second core while the event loop serves requests. The connection lives on one
+    thread of its own, which also closes it once no checkpoint runs.
     """
 
     def __init__(self, path: str, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
         self.path = path
         self.interval_s = interval_s
         self._connection: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 await asyncio.sleep(self.interval_s)
                 try:
-                    await asyncio.to_thread(self.checkpoint)
+                    # Shielded: a cancelled wait must not leave the thread mid-checkpoint
+                    # while the connection is closed under it.
+                    await asyncio.shield(loop.run_in_executor(self._thread, self.checkpoint))
                 except sqlite3.Error as exc:
                     log.warning("wal checkpoint failed", error=str(exc))
         finally:
-            if self._connection is not None:
-                self._connection.close()
+            self._thread.submit(self._close)
+            self._thread.shutdown(wait=True)
 
     def checkpoint(self) -> None:
         if self._connection is None:
-            self._connection = sqlite3.connect(self.path, check_same_thread=False, timeout=1)
+            self._connection = sqlite3.connect(self.path, timeout=1)
         self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def _sqlite_engine(url: str) -> AsyncEngine:

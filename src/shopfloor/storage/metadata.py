@@ -1,6 +1,9 @@
 """Imports every domain's tables so that ``Base.metadata`` is complete for migrations."""
 
+from shopfloor.alarms import models as alarm_models  # noqa: F401
+from shopfloor.bus import outbox  # noqa: F401
 from shopfloor.core import idempotency  # noqa: F401
+from shopfloor.pipeline import models as pipeline_models  # noqa: F401
 from shopfloor.plant import models as plant_models  # noqa: F401
 from shopfloor.storage.base import Base
 
