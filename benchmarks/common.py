@@ -163,13 +163,25 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(db: Database) -> Iterator[Server]:
-    """``shopfloor serve`` on a free port, ready when it yields, stopped by PID afterwards."""
+def serve(db: Database, *, pipeline: bool = False) -> Iterator[Server]:
+    """``shopfloor serve`` on a free port, ready when it yields, stopped by PID afterwards.
+
+    Without ``pipeline`` the stages stay out of the server (``--no-pipeline``, as in a plant
+    where workers run them); the outbox relay still publishes every accepted batch.
+    """
     port = free_port()
     log_path = db.data_dir / f"server-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [shopfloor_cli(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                shopfloor_cli(),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *([] if pipeline else ["--no-pipeline"]),
+            ],
             env={**os.environ, **db.env},
             stdout=log,
             stderr=subprocess.STDOUT,

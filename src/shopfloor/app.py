@@ -24,6 +24,7 @@ from shopfloor.pipeline import api as pipeline_api
 from shopfloor.pipeline.wiring import Pipeline
 from shopfloor.plant import api as plant_api
 from shopfloor.readings import api as readings_api
+from shopfloor.readings.events import offer_to
 from shopfloor.readings.service import build_ingestor
 from shopfloor.storage import Database
 
@@ -53,7 +54,7 @@ def create_app(
         state.directory = state.ingestor.directory
         pipeline = Pipeline(settings, db, run_stages=run_pipeline)
         state.pipeline = pipeline
-        state.ingestor.on_commit.append(pipeline.relay.notify)
+        state.ingestor.on_commit.append(offer_to(pipeline.relay))
         state.readiness_probes = {"database": db.ping, "bus": pipeline.bus.ping}
         try:
             await state.store.start(db)

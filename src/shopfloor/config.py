@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     max_readings_per_request: int = 100_000
     max_body_bytes: int = 32 * 1024 * 1024
 
+    # Outbox rows older than this that no live process published (it crashed) are published by
+    # whichever process looks next.
+    outbox_recover_after_s: float = 10.0
+
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None

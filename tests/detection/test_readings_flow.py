@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from sqlalchemy import select
 
 from shopfloor.alarms.models import Alarm
@@ -54,6 +55,11 @@ async def test_breaches_open_one_alarm_counting_each_once(app, client, plant):
         10,
     )
     assert alarm.value == -5.0
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.model_copy(update={"outbox_recover_after_s": 0.5})
 
 
 async def test_events_committed_but_never_published_are_published_later(app, settings, plant):

@@ -35,7 +35,13 @@ class Pipeline:
     def __init__(self, settings: Settings, db: Database, *, run_stages: bool) -> None:
         self.db = db
         self.bus: Bus = create_bus(settings.bus_url)
-        self.relay = OutboxRelay(db, self.bus, {READINGS_ACCEPTED: expand_accepted})
+        self.relay = OutboxRelay(
+            db,
+            self.bus,
+            {READINGS_ACCEPTED: expand_accepted},
+            recover_after_s=settings.outbox_recover_after_s,
+            recover_every_s=min(5.0, settings.outbox_recover_after_s / 2),
+        )
         self.runner = (
             PipelineRunner(self.bus, default_stages(), consumer_name(), database=db)
             if run_stages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,8 +66,8 @@ class Ingestor:
         self.directory = directory
         self.auto_register = auto_register
         self.max_batch = max_batch
-        # Called after every commit that stored readings (the outbox relay's wake-up).
-        self.on_commit: list[Callable[[], None]] = []
+        # Called after every commit with what it stored (the outbox relay takes it from here).
+        self.on_commit: list[Callable[[list[events.Committed]], None]] = []
         # SQLite has a single writer: queue its writes into shared transactions. PostgreSQL
         # writes concurrently, each request in its own transaction.
         self._committer: GroupCommitter[PreparedBatch, IngestResult] | None = None
@@ -136,6 +137,7 @@ class Ingestor:
         """Write batches in one transaction; per batch, how many readings were new."""
         registered: dict[str, int] = {}
         counts: list[tuple[int, int]] = []
+        committed: list[events.Committed] = []
         async with self.db.write() as session:
             for batch in batches:
                 for path in batch.unknown:
@@ -146,11 +148,13 @@ class Ingestor:
                 rows = Batch.build(ids[batch.codes], batch.ts_us, batch.values)
                 inserted = await self.store.write(session, rows)
                 if inserted:
-                    await events.record_accepted(session, rows)
+                    outbox_id = await events.record_accepted(session, rows)
+                    paths = {ids_by_path[path]: path for path in batch.paths}
+                    committed.append(events.Committed(outbox_id, time.time(), rows, paths))
                 counts.append((inserted, len(batch.codes)))
         self.directory.remember(registered)
         for listener in self.on_commit:
-            listener()
+            listener(committed)
         results = []
         for inserted, total in counts:
             READINGS_INGESTED.inc(inserted)
