@@ -54,6 +54,23 @@ async def test_a_partial_batch_is_handled_after_batch_wait(bus, database):
     assert handled_at - published >= 0.45
 
 
+class LoadsState(Recorder):
+    async def start(self, context) -> None:
+        await super().start(context)
+        self.saved = await context.state.load(self.name)  # takes a database round trip
+
+
+async def test_start_returns_once_the_stages_are_subscribed(database):
+    # A topic no group reads keeps only its newest max_backlog messages: publishing right
+    # after start() must not race the stages' first consume.
+    bus = MemoryBus(max_backlog=10)
+    stage = LoadsState(unique("subscribed"))
+    async with runner_for(bus, database, stage, poll_s=30):
+        await bus.publish(envelopes("work", 50))
+        await wait_until(lambda: stage.total() == 50, what="all 50 handled")
+    await bus.close()
+
+
 async def test_handled_messages_are_acknowledged_and_never_redelivered(hasty_bus, database):
     bus = hasty_bus
     stage = Recorder(unique("ack"), batch_size=7)

@@ -49,6 +49,9 @@ class StageLoop:
         self.poll_s = poll_s
         self.progressed = False  # a batch was settled since the last (re)start
         self.in_flight = 0
+        # Set once the bus has seen this consumer group (its first consume returned): from then
+        # on the topic keeps every message for it.
+        self.subscribed = asyncio.Event()
 
     async def run(self) -> None:
         self.progressed = False
@@ -62,7 +65,9 @@ class StageLoop:
         """Up to ``batch_size`` deliveries: returns once full, ``batch_wait_s`` after the first
         delivery, or empty after ``poll_s`` without any (so that a stop is noticed)."""
         size = self.stage.batch_size
-        batch = await self._consume_unless_stopped(size, self.poll_s)
+        first_wait = self.poll_s if self.subscribed.is_set() else 0.0
+        batch = await self._consume_unless_stopped(size, first_wait)
+        self.subscribed.set()
         if not batch:
             return batch
         self.in_flight = len(batch)

@@ -41,6 +41,9 @@ class _Worker:
     stage: Stage
     loop: StageLoop
     context: StageContext
+    # What start() waits for: the loop's ``subscribed``, which a crash sets too so that a
+    # stage that keeps failing does not hold the others up.
+    ready: asyncio.Event
     started: bool = False
     restarts: int = 0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -65,6 +68,7 @@ class PipelineRunner:
         poll_s: float = 1.0,
         lag_interval_s: float = 5.0,
         drain_timeout_s: float = 10.0,
+        start_timeout_s: float = 30.0,
     ) -> None:
         names = [stage.name for stage in stages]
         if len(set(names)) != len(names):
@@ -84,6 +88,7 @@ class PipelineRunner:
         self.restart_backoff = restart_backoff
         self.lag_interval_s = lag_interval_s
         self.drain_timeout_s = drain_timeout_s
+        self.start_timeout_s = start_timeout_s
         self._stopping = asyncio.Event()
         self._workers = [self._worker(stage, poll_s) for stage in stages]
         self._lag_task: asyncio.Task[None] | None = None
@@ -97,7 +102,7 @@ class PipelineRunner:
             database=self.database,
             state=self.state,
         )
-        return _Worker(stage=stage, loop=loop, context=context)
+        return _Worker(stage=stage, loop=loop, context=context, ready=loop.subscribed)
 
     @property
     def stages(self) -> list[Stage]:
@@ -129,7 +134,11 @@ class PipelineRunner:
         ]
 
     async def start(self) -> None:
-        """Start every stage's supervised loop in the background and return."""
+        """Start every stage's supervised loop; return once each is subscribed or has failed.
+
+        Waiting for the subscription matters: a bus may trim a topic that no consumer group
+        reads yet, so whatever publishes after ``start`` returns reaches the stages.
+        """
         if self.running:
             return
         self._stopping.clear()
@@ -138,6 +147,13 @@ class PipelineRunner:
                 self._supervise(worker), name=f"stage:{worker.stage.name}"
             )
         self._lag_task = asyncio.create_task(self._report_lag(), name="pipeline-lag")
+        waits = [asyncio.ensure_future(w.ready.wait()) for w in self._workers]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=self.start_timeout_s)
+            for wait in late:
+                wait.cancel()
+            if late:
+                log.warning("pipeline stages still starting", count=len(late))
         log.info("pipeline started", stages=[w.stage.name for w in self._workers])
 
     async def stop(self, timeout_s: float | None = None) -> None:
@@ -231,6 +247,7 @@ class PipelineRunner:
     ) -> int:
         """Count and log a crash, wait out the backoff; returns the consecutive failures."""
         stage = worker.stage
+        worker.ready.set()
         # A loop that got work done, or ran for a while, starts its backoff afresh.
         healthy = time.monotonic() - began > self.restart_backoff.max_delay_s
         failures = 1 if worker.loop.progressed or healthy else failures + 1

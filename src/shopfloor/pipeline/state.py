@@ -2,8 +2,9 @@
 
 A stage keeps its working state in memory (one JSON document per key, e.g. per sensor) and
 checkpoints it here, so that a restarted stage resumes instead of relearning. States are
-normalised through JSON when saved (numpy arrays and scalars become lists and floats), so what
-``load`` returns is exactly what a JSON round trip gives.
+normalised through JSON when saved (numpy arrays and scalars become lists and numbers; NaN and
+infinities, which JSON lacks, become null), so what ``load`` returns is exactly what a JSON
+round trip gives.
 
 Exactly-once *effects* remain the stage's job: a state saved apart from the acknowledgements of
 the messages that produced it can be older or newer than them after a crash. A stage that must

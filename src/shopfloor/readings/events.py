@@ -1,8 +1,9 @@
 """``readings.accepted``: what ingest tells the pipeline, through the outbox.
 
-Ingest writes one outbox row per stored batch, its readings packed as arrays (a few
-microseconds to build); the relay expands it into one envelope per sensor, keyed by the
-sensor's path, off the ingest path.
+Ingest writes one small outbox row per stored batch: for each sensor, the first and last
+timestamp of its readings (the readings themselves are in the readings table already). The
+committing process publishes the batch from memory; only after a crash does the relay read
+the readings of those spans back to publish them.
 """
 
 from __future__ import annotations
@@ -18,29 +19,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopfloor.bus import outbox
 from shopfloor.bus.message import Envelope
 from shopfloor.plant.models import Sensor
+from shopfloor.readings.store import store_for
 from shopfloor.readings.store.base import Batch
 
 READINGS_ACCEPTED = "readings.accepted"
+# A batch is at most a request or an import chunk: far fewer readings per sensor than this.
+SPAN_READ_LIMIT = 1_000_000
 
 
-def pack(batch: Batch) -> bytes:
-    return b"".join(
-        (
-            np.int64(len(batch)).tobytes(),
-            batch.sensor_ids.astype("<i8").tobytes(),
-            batch.ts_us.astype("<i8").tobytes(),
-            batch.values.astype("<f8").tobytes(),
-        )
-    )
+def _runs(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end index of each sensor's readings in a batch sorted by sensor."""
+    starts = np.flatnonzero(np.concatenate(([True], batch.sensor_ids[1:] != batch.sensor_ids[:-1])))
+    return starts, np.append(starts[1:], len(batch))
 
 
-def unpack(blob: bytes) -> Batch:
-    n = int(np.frombuffer(blob, "<i8", 1)[0])
-    arrays = np.frombuffer(blob, "<i8", 2 * n, offset=8)
-    values = np.frombuffer(blob, "<f8", n, offset=8 + 16 * n)
-    return Batch(
-        arrays[:n].astype(np.int64), arrays[n:].astype(np.int64), values.astype(np.float64)
-    )
+def pack_spans(batch: Batch) -> bytes:
+    """Per sensor: id, first and last timestamp — 24 bytes a sensor, whatever the batch size."""
+    starts, ends = _runs(batch)
+    spans = np.stack((batch.sensor_ids[starts], batch.ts_us[starts], batch.ts_us[ends - 1]), axis=1)
+    return spans.astype("<i8").tobytes()
+
+
+def unpack_spans(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, "<i8").reshape(-1, 3).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ class Committed:
 
 
 async def record_accepted(session: AsyncSession, batch: Batch) -> int:
-    """Add the batch's readings to the outbox, in the ingest transaction; returns the row id."""
-    return await outbox.add(session, READINGS_ACCEPTED, key="", blob=pack(batch))
+    """Add the batch to the outbox, in the ingest transaction; returns the row id."""
+    return await outbox.add(session, READINGS_ACCEPTED, key="", blob=pack_spans(batch))
 
 
 def offer_to(relay: outbox.OutboxRelay) -> Callable[[list[Committed]], None]:
@@ -72,11 +73,25 @@ def offer_to(relay: outbox.OutboxRelay) -> Callable[[list[Committed]], None]:
 
 
 async def expand_accepted(session: AsyncSession, row: outbox.OutboxRow) -> list[Envelope]:
-    """The envelopes of an outbox row found in the database (after a crash)."""
-    batch = unpack(row.blob or b"")
-    ids = np.unique(batch.sensor_ids).tolist()
+    """The envelopes of an outbox row found in the database (after a crash): the readings of
+    its spans, read back from the store."""
+    spans = unpack_spans(row.blob or b"")
+    store = store_for(session.get_bind().dialect.name)
+    ids, ts, values = [], [], []
+    for sensor_id, first, last in spans.tolist():
+        rows = await store.range(session, sensor_id, first, last + 1, SPAN_READ_LIMIT)
+        ids.append(np.full(len(rows), sensor_id, dtype=np.int64))
+        ts.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+        values.append(np.fromiter((r[1] for r in rows), np.float64, len(rows)))
+    if not ids:
+        return []
+    batch = Batch(np.concatenate(ids), np.concatenate(ts), np.concatenate(values))
     paths = dict(
-        (await session.execute(select(Sensor.id, Sensor.path).where(Sensor.id.in_(ids)))).all()
+        (
+            await session.execute(
+                select(Sensor.id, Sensor.path).where(Sensor.id.in_(spans[:, 0].tolist()))
+            )
+        ).all()
     )
     return envelopes_for(row.id, row.created_at, batch, paths)
 
@@ -87,8 +102,7 @@ def envelopes_for(
     """One envelope per sensor of a stored batch (the batch is sorted by sensor)."""
     if not len(batch):
         return []
-    starts = np.flatnonzero(np.concatenate(([True], batch.sensor_ids[1:] != batch.sensor_ids[:-1])))
-    ends = np.append(starts[1:], len(batch))
+    starts, ends = _runs(batch)
     envelopes = []
     for sensor_id, start, end in zip(
         batch.sensor_ids[starts].tolist(), starts.tolist(), ends.tolist(), strict=True
