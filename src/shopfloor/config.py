@@ -17,6 +17,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default an SQLite file in the data directory.",
     )
     bus_url: str = "memory://"
+    # A delivery its consumer neither acknowledged nor failed for this long (the worker died)
+    # goes to another consumer of the group.
+    bus_visibility_timeout_s: float = 30.0
     secret_key: str | None = None
     auto_register: bool = False
     demo: bool = False

@@ -75,3 +75,15 @@ async def test_events_committed_but_never_published_are_published_later(app, set
     alarms = await _wait_for_count(app, 4)
 
     assert [a.count for a in alarms] == [4]
+
+
+async def test_a_resent_window_overlapping_new_readings_counts_only_the_new(app, client, plant):
+    # A gateway re-sends its last window together with new readings: only the new ones count.
+    first = await client.post("/readings", json=_series(1_700_002_000, [150.0] * 10))
+    overlap = await client.post("/readings", json=_series(1_700_002_005, [150.0] * 10))
+    assert first.json() == {"accepted": 10, "duplicates": 0}
+    assert overlap.json() == {"accepted": 5, "duplicates": 5}
+
+    alarms = await _wait_for_count(app, 15)
+
+    assert [a.count for a in alarms] == [15]

@@ -38,10 +38,25 @@ class Alarm(Base):
     count: Mapped[int] = mapped_column(Integer, default=1)
     opened_at: Mapped[datetime] = mapped_column()
     last_seen_at: Mapped[datetime] = mapped_column()
-    # The newest reading counted: replayed scores at or before it change nothing.
+    # The newest reading counted (messages may arrive out of order).
     last_reading_us: Mapped[int] = mapped_column(BigInteger)
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
     acknowledged_at: Mapped[datetime | None] = mapped_column()
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     resolved_at: Mapped[datetime | None] = mapped_column()
     assignee: Mapped[str | None] = mapped_column(String(100))
+
+
+class ProcessedMessage(Base):
+    """Messages whose effects a stage has committed: a redelivery of one changes nothing.
+
+    Written in the same transaction as the effects. Keyed by message id, not by a timestamp
+    watermark: messages of one sensor can arrive out of order when another worker claims what a
+    dead one held, and an older message must still count.
+    """
+
+    __tablename__ = "processed_messages"
+
+    stage: Mapped[str] = mapped_column(String(100), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(index=True)

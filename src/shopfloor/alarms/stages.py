@@ -1,9 +1,10 @@
 """The ``alarm`` stage: turns scores into alarms.
 
 Until the alarm rules land, one rule: a reading outside its sensor's limits (score 1) opens
-the sensor's ``limits`` alarm, or counts on the one already open. Each alarm remembers the
-newest reading it counted, in the same transaction as the count, so a replayed message —
-after a crash, a retry or a claim by another worker — counts nothing twice.
+the sensor's ``limits`` alarm, or counts on the one already open. The ids of the messages it
+counted are recorded in the same transaction as the counts, so a replayed message — after a
+crash, a retry or a claim by another worker — counts nothing twice, in whatever order
+messages arrive.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopfloor.alarms.models import Alarm
+from shopfloor.alarms.models import Alarm, ProcessedMessage
 from shopfloor.bus.message import Envelope
 from shopfloor.detection.stages import SCORES
 from shopfloor.pipeline.stage import BaseStage
@@ -32,17 +33,19 @@ class AlarmStage(BaseStage):
     batch_wait_s = 0.02
 
     async def handle(self, envelopes: list[Envelope]) -> None:
-        breaches = [b for b in map(_breaches, envelopes) if b is not None]
+        breaches = {e.id: b for e in envelopes if (b := _breaches(e)) is not None}
         if not breaches:
             return
         for attempt in (1, 2):
             try:
                 async with self.context.database.write() as session:
-                    for breach in breaches:
-                        await _count(session, breach, self.context.database.dialect)
+                    fresh = await _claim_messages(session, self.name, list(breaches))
+                    for message_id in fresh:
+                        await _count(session, breaches[message_id], self.context.database.dialect)
                 return
             except IntegrityError:
-                # Another worker opened the same alarm first: count on it instead.
+                # Another worker opened the same alarm, or handled the same message, first:
+                # the second attempt sees its work and builds on it.
                 if attempt == 2:
                     raise
 
@@ -75,6 +78,25 @@ def _moment(epoch_us: int) -> datetime:
     return datetime.fromtimestamp(epoch_us / 1_000_000, UTC)
 
 
+async def _claim_messages(session: AsyncSession, stage: str, ids: list[str]) -> list[str]:
+    """The ids not handled before, now recorded as handled (in the caller's transaction)."""
+    seen = set(
+        await session.scalars(
+            select(ProcessedMessage.message_id).where(
+                ProcessedMessage.stage == stage, ProcessedMessage.message_id.in_(ids)
+            )
+        )
+    )
+    fresh = [message_id for message_id in ids if message_id not in seen]
+    now = datetime.now(UTC)
+    session.add_all(
+        ProcessedMessage(stage=stage, message_id=message_id, processed_at=now)
+        for message_id in fresh
+    )
+    await session.flush()
+    return fresh
+
+
 async def _count(session: AsyncSession, breach: Breach, dialect: str) -> None:
     query = select(Alarm).where(
         Alarm.sensor_id == breach.sensor_id, Alarm.rule == LIMITS_RULE, Alarm.state != "closed"
@@ -83,14 +105,13 @@ async def _count(session: AsyncSession, breach: Breach, dialect: str) -> None:
         query = query.with_for_update()
     alarm = await session.scalar(query)
     if alarm is not None:
-        fresh = breach.ts > alarm.last_reading_us
-        if not fresh.any():
-            return
-        ts, values = breach.ts[fresh], breach.values[fresh]
-        alarm.count += int(fresh.sum())
-        alarm.last_reading_us = int(ts.max())
-        alarm.last_seen_at = _moment(alarm.last_reading_us)
-        alarm.value = float(values[np.argmax(ts)])
+        alarm.count += len(breach.ts)
+        newest = int(np.argmax(breach.ts))
+        if int(breach.ts[newest]) > alarm.last_reading_us:
+            alarm.last_reading_us = int(breach.ts[newest])
+            alarm.last_seen_at = _moment(alarm.last_reading_us)
+            alarm.value = float(breach.values[newest])
+            alarm.score = float(breach.scores[newest])
         await session.flush()
         return
     newest = int(np.argmax(breach.ts))

@@ -1,9 +1,10 @@
 """The ``detect`` stage: scores every accepted reading and publishes ``scores``.
 
 Until the streaming detectors land, a reading's score says whether it breaks its sensor's
-limits (1.0) or not (0.0). Per sensor the stage remembers the newest timestamp it scored, so a
-replayed or re-delivered message changes nothing, and checkpoints that watermark so that a
-restarted worker resumes where it stopped.
+limits (1.0) or not (0.0). Scoring a message is deterministic and its output's id derives from
+the input's, so a replayed or re-delivered message publishes the very same ``scores`` message,
+which the alarm stage recognises; messages of one sensor may arrive out of order (another
+worker claims what a dead one held) and are all scored.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import numpy as np
 from sqlalchemy import select
 
 from shopfloor.bus.message import Envelope
-from shopfloor.pipeline.stage import BaseStage, StageContext
-from shopfloor.pipeline.state import Checkpointer
+from shopfloor.pipeline.stage import BaseStage
 from shopfloor.plant.models import Sensor
 from shopfloor.readings.events import READINGS_ACCEPTED
 
@@ -30,56 +30,25 @@ class LimitsDetectStage(BaseStage):
     batch_size = 500
     batch_wait_s = 0.02
 
-    def __init__(self, checkpoint_interval_s: float = 5.0) -> None:
-        self.checkpoint_interval_s = checkpoint_interval_s
-        self._watermarks: dict[int, int] = {}
+    def __init__(self) -> None:
         self._limits: dict[int, tuple[float, float, float]] = {}  # id → (low, high, read at)
-        self._checkpoint: Checkpointer | None = None
-
-    async def start(self, context: StageContext) -> None:
-        await super().start(context)
-        self._checkpoint = context.checkpointer(self.checkpoint_interval_s)
-        saved = await self._checkpoint.load()
-        self._watermarks = {int(key): int(state["last_ts"]) for key, state in saved.items()}
-        self._checkpoint.start()
-
-    async def stop(self) -> None:
-        if self._checkpoint is not None:
-            await self._checkpoint.close()
 
     async def handle(self, envelopes: list[Envelope]) -> None:
-        outgoing: list[Envelope] = []
-        advanced: dict[int, int] = {}
         await self._refresh_limits({int(e.payload["sensor_id"]) for e in envelopes})
-        for envelope in envelopes:
-            scored = self._score(envelope, advanced)
-            if scored is not None:
-                outgoing.append(scored)
-        await self.context.publish(outgoing)
-        # Only once the scores are on the bus: a failed publish is retried from the old marks.
-        self._watermarks.update(advanced)
-        assert self._checkpoint is not None
-        self._checkpoint.put_many({str(k): {"last_ts": v} for k, v in advanced.items()})
+        await self.context.publish([self._score(envelope) for envelope in envelopes])
 
-    def _score(self, envelope: Envelope, advanced: dict[int, int]) -> Envelope | None:
+    def _score(self, envelope: Envelope) -> Envelope:
         payload = envelope.payload
         sensor_id = int(payload["sensor_id"])
-        ts = np.asarray(payload["ts"], dtype=np.int64)
         values = np.asarray(payload["values"], dtype=np.float64)
-        mark = advanced.get(sensor_id, self._watermarks.get(sensor_id, -1))
-        fresh = ts > mark
-        if not fresh.any():
-            return None
-        ts, values = ts[fresh], values[fresh]
         low, high, _ = self._limits.get(sensor_id, (-np.inf, np.inf, 0.0))
         scores = ((values < low) | (values > high)).astype(np.float64)
-        advanced[sensor_id] = int(ts.max())
         body: dict[str, Any] = {
             "sensor_id": sensor_id,
             "sensor": payload["sensor"],
             "detector": "limits",
-            "ts": ts.tolist(),
-            "values": values.tolist(),
+            "ts": payload["ts"],
+            "values": payload["values"],
             "scores": scores.tolist(),
         }
         return Envelope(

@@ -34,7 +34,9 @@ def consumer_name() -> str:
 class Pipeline:
     def __init__(self, settings: Settings, db: Database, *, run_stages: bool) -> None:
         self.db = db
-        self.bus: Bus = create_bus(settings.bus_url)
+        self.bus: Bus = create_bus(
+            settings.bus_url, visibility_timeout_s=settings.bus_visibility_timeout_s
+        )
         self.relay = OutboxRelay(
             db,
             self.bus,

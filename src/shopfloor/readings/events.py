@@ -3,7 +3,10 @@
 Ingest writes one small outbox row per stored batch: for each sensor, the first and last
 timestamp of its readings (the readings themselves are in the readings table already). The
 committing process publishes the batch from memory; only after a crash does the relay read
-the readings of those spans back to publish them.
+the readings of those spans back to publish them. A span read back may also hold readings that
+another batch stored inside it; those are published a second time (under another message id),
+which can count such a reading twice in an alarm's count. Spans of one sensor rarely interleave
+(a sensor's batches follow each other in time), and this happens only on crash recovery.
 """
 
 from __future__ import annotations

@@ -146,12 +146,12 @@ class Ingestor:
                 ids_by_path = {**batch.known, **registered}
                 ids = np.asarray([ids_by_path[path] for path in batch.paths], dtype=np.int64)
                 rows = Batch.build(ids[batch.codes], batch.ts_us, batch.values)
-                inserted = await self.store.write(session, rows)
-                if inserted:
-                    outbox_id = await events.record_accepted(session, rows)
+                stored = await self.store.write(session, rows)
+                if len(stored):
+                    outbox_id = await events.record_accepted(session, stored)
                     paths = {ids_by_path[path]: path for path in batch.paths}
-                    committed.append(events.Committed(outbox_id, time.time(), rows, paths))
-                counts.append((inserted, len(batch.codes)))
+                    committed.append(events.Committed(outbox_id, time.time(), stored, paths))
+                counts.append((len(stored), len(batch.codes)))
         self.directory.remember(registered)
         for listener in self.on_commit:
             listener(committed)

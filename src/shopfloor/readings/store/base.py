@@ -167,8 +167,8 @@ class ReadingStore(ABC):
         """Prepare what the store needs before the first write (run at start-up)."""
 
     @abstractmethod
-    async def write(self, session: AsyncSession, batch: Batch) -> int:
-        """Store the batch in the session's transaction; return how many rows were new."""
+    async def write(self, session: AsyncSession, batch: Batch) -> Batch:
+        """Store the batch in the session's transaction; return the rows that were new."""
 
     @abstractmethod
     async def range(

@@ -45,7 +45,10 @@ WRITE = (
     f"SELECT s, {TS_OF.format('t')}, v FROM unnest($1::int[], $2::bigint[], $3::float8[]) "
     "AS b(s, t, v) ON CONFLICT DO NOTHING RETURNING sensor_id, ts, value), "
     + ", ".join(_merge_cte(table) for table, _ in ROLLUPS)
-    + " SELECT count(*) FROM inserted"
+    # The new rows come back only when some were duplicates: usually all are new.
+    + f" SELECT count(*), CASE WHEN count(*) < $4 THEN array_agg(sensor_id) END, "
+    f"CASE WHEN count(*) < $4 THEN array_agg({US_OF.format('ts')}) END, "
+    "CASE WHEN count(*) < $4 THEN array_agg(value) END FROM inserted"
 )
 
 
@@ -106,15 +109,24 @@ class PostgresReadingStore(ReadingStore):
                 self._known_partitions.add(name)
             await connection.commit()
 
-    async def write(self, session: AsyncSession, batch: Batch) -> int:
+    async def write(self, session: AsyncSession, batch: Batch) -> Batch:
         if not len(batch):
-            return 0
+            return batch
         await self.ensure_partitions(session, batch.ts_us)
         driver = await _driver(session)
-        return int(
-            await driver.fetchval(
-                WRITE, batch.sensor_ids.tolist(), batch.ts_us.tolist(), batch.values.tolist()
-            )
+        count, ids, ts, values = await driver.fetchrow(
+            WRITE,
+            batch.sensor_ids.tolist(),
+            batch.ts_us.tolist(),
+            batch.values.tolist(),
+            len(batch),
+        )
+        if count == len(batch):
+            return batch
+        if not count:
+            return Batch.build(*(np.zeros(0, dtype) for dtype in (np.int64, np.int64, float)))
+        return Batch.build(
+            np.asarray(ids, np.int64), np.asarray(ts, np.int64), np.asarray(values, float)
         )
 
     async def range(
