@@ -269,7 +269,7 @@ class StoreWriter(_LoopWriter):
         inserted = 0
         for batch in self.batches:
             async with self.db.write() as session:
-                inserted += await self.store.write(session, batch)
+                inserted += len(await self.store.write(session, batch))
         expected = sum(len(batch) for batch in self.batches)
         if inserted != expected:
             raise RuntimeError(f"store.write inserted {inserted} rows of {expected}")
