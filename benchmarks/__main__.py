@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import ingest, rollup_query
+from benchmarks import ingest, pipeline, rollup_query
 
 
 def main() -> None:
@@ -19,6 +19,8 @@ def main() -> None:
     ingest.main(common)
     print()
     rollup_query.main(common)
+    print()
+    pipeline.main(common)
 
 
 if __name__ == "__main__":

@@ -163,11 +163,14 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(db: Database, *, pipeline: bool = False) -> Iterator[Server]:
+def serve(
+    db: Database, *, pipeline: bool = False, env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """``shopfloor serve`` on a free port, ready when it yields, stopped by PID afterwards.
 
     Without ``pipeline`` the stages stay out of the server (``--no-pipeline``, as in a plant
-    where workers run them); the outbox relay still publishes every accepted batch.
+    where workers run them); the outbox relay still publishes every accepted batch. ``env``
+    adds settings (``SHOPFLOOR_BUS_URL``, …) to the database's.
     """
     port = free_port()
     log_path = db.data_dir / f"server-{port}.log"
@@ -182,7 +185,7 @@ def serve(db: Database, *, pipeline: bool = False) -> Iterator[Server]:
                 str(port),
                 *([] if pipeline else ["--no-pipeline"]),
             ],
-            env={**os.environ, **db.env},
+            env={**os.environ, **db.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -194,12 +197,41 @@ def serve(db: Database, *, pipeline: bool = False) -> Iterator[Server]:
             print(f"--- server log (tail) ---\n{log_path.read_text()[-4000:]}", file=sys.stderr)
             raise
         finally:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the PID (the process drains), SIGKILL if it has not exited after 30 s."""
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextlib.contextmanager
+def workers(db: Database, count: int, env: dict[str, str] | None = None) -> Iterator[list[int]]:
+    """``count`` x ``shopfloor worker`` (the pipeline stages alone); yields their PIDs at once
+    (a worker is ready when it consumes: wait for a message to get through), stops them by PID."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for index in range(count):
+            with open(db.data_dir / f"worker-{index}.log", "ab") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [shopfloor_cli(), "worker"],
+                        env={**os.environ, **db.env, **(env or {})},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        yield [process.pid for process in processes]
+    finally:
+        for process in processes:
+            _stop(process)
 
 
 def _wait_ready(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -251,8 +283,11 @@ class Client:
         self.connection.close()
 
 
-def create_sensors(client: Client, count: int, per_machine: int = 10) -> dict[str, int]:
-    """A site with machines and ``count`` sensors, created through the API: path -> id."""
+def create_sensors(
+    client: Client, count: int, per_machine: int = 10, fields: dict[str, Any] | None = None
+) -> dict[str, int]:
+    """A site with machines and ``count`` sensors (with ``fields``, e.g. limits), created
+    through the API: path -> id."""
     client.post_json(f"{API}/assets", {"path": "bench", "kind": "site"})
     ids: dict[str, int] = {}
     for index in range(count):
@@ -260,5 +295,5 @@ def create_sensors(client: Client, count: int, per_machine: int = 10) -> dict[st
         if index % per_machine == 0:
             client.post_json(f"{API}/assets", {"path": machine_path, "kind": "machine"})
         path = f"{machine_path}/s-{index:04d}"
-        ids[path] = client.post_json(f"{API}/sensors", {"path": path})["id"]
+        ids[path] = client.post_json(f"{API}/sensors", {"path": path, **(fields or {})})["id"]
     return ids
