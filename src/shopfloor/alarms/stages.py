@@ -40,8 +40,8 @@ class AlarmStage(BaseStage):
             try:
                 async with self.context.database.write() as session:
                     fresh = await _claim_messages(session, self.name, list(breaches))
-                    for message_id in fresh:
-                        await _count(session, breaches[message_id], self.context.database.dialect)
+                    merged = _merge_by_sensor([breaches[message_id] for message_id in fresh])
+                    await _count_all(session, merged, self.context.database.dialect)
                 return
             except IntegrityError:
                 # Another worker opened the same alarm, or handled the same message, first:
@@ -97,38 +97,73 @@ async def _claim_messages(session: AsyncSession, stage: str, ids: list[str]) -> 
     return fresh
 
 
-async def _count(session: AsyncSession, breach: Breach, dialect: str) -> None:
-    query = select(Alarm).where(
-        Alarm.sensor_id == breach.sensor_id, Alarm.rule == LIMITS_RULE, Alarm.state != "closed"
+def _merge_by_sensor(breaches: list[Breach]) -> list[Breach]:
+    """One breach per sensor: a batch's messages for a sensor count as one update."""
+    by_sensor: dict[int, list[Breach]] = {}
+    for breach in breaches:
+        by_sensor.setdefault(breach.sensor_id, []).append(breach)
+    return [
+        Breach(
+            sensor_id,
+            np.concatenate([b.ts for b in group]),
+            np.concatenate([b.values for b in group]),
+            np.concatenate([b.scores for b in group]),
+        )
+        for sensor_id, group in sorted(by_sensor.items())
+    ]
+
+
+async def _count_all(session: AsyncSession, breaches: list[Breach], dialect: str) -> None:
+    """Count every breach on its sensor's open alarm, opening the alarms that are missing.
+
+    One query finds (and on PostgreSQL locks, in sensor order) the open alarms of the batch.
+    """
+    if not breaches:
+        return
+    query = (
+        select(Alarm)
+        .where(
+            Alarm.sensor_id.in_([b.sensor_id for b in breaches]),
+            Alarm.rule == LIMITS_RULE,
+            Alarm.state != "closed",
+        )
+        .order_by(Alarm.sensor_id)
     )
     if dialect == "postgresql":
         query = query.with_for_update()
-    alarm = await session.scalar(query)
-    if alarm is not None:
-        alarm.count += len(breach.ts)
-        newest = int(np.argmax(breach.ts))
-        if int(breach.ts[newest]) > alarm.last_reading_us:
-            alarm.last_reading_us = int(breach.ts[newest])
-            alarm.last_seen_at = _moment(alarm.last_reading_us)
-            alarm.value = float(breach.values[newest])
-            alarm.score = float(breach.scores[newest])
-        await session.flush()
-        return
-    newest = int(np.argmax(breach.ts))
-    session.add(
-        Alarm(
-            sensor_id=breach.sensor_id,
-            rule=LIMITS_RULE,
-            kind="threshold",
-            severity="warning",
-            state="open",
-            message="reading outside the sensor's limits",
-            value=float(breach.values[newest]),
-            score=float(breach.scores[newest]),
-            count=len(breach.ts),
-            opened_at=_moment(int(breach.ts.min())),
-            last_seen_at=_moment(int(breach.ts[newest])),
-            last_reading_us=int(breach.ts[newest]),
-        )
-    )
+    open_alarms = {alarm.sensor_id: alarm for alarm in await session.scalars(query)}
+    for breach in breaches:
+        alarm = open_alarms.get(breach.sensor_id)
+        if alarm is None:
+            session.add(_opened(breach))
+        else:
+            _count_on(alarm, breach)
     await session.flush()
+
+
+def _count_on(alarm: Alarm, breach: Breach) -> None:
+    alarm.count += len(breach.ts)
+    newest = int(np.argmax(breach.ts))
+    if int(breach.ts[newest]) > alarm.last_reading_us:
+        alarm.last_reading_us = int(breach.ts[newest])
+        alarm.last_seen_at = _moment(alarm.last_reading_us)
+        alarm.value = float(breach.values[newest])
+        alarm.score = float(breach.scores[newest])
+
+
+def _opened(breach: Breach) -> Alarm:
+    newest = int(np.argmax(breach.ts))
+    return Alarm(
+        sensor_id=breach.sensor_id,
+        rule=LIMITS_RULE,
+        kind="threshold",
+        severity="warning",
+        state="open",
+        message="reading outside the sensor's limits",
+        value=float(breach.values[newest]),
+        score=float(breach.scores[newest]),
+        count=len(breach.ts),
+        opened_at=_moment(int(breach.ts.min())),
+        last_seen_at=_moment(int(breach.ts[newest])),
+        last_reading_us=int(breach.ts[newest]),
+    )

@@ -26,6 +26,7 @@ groups: a consume that meets NOGROUP creates the group again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -90,6 +91,10 @@ def _from_blob(blob: bytes) -> Envelope:
 
 def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+# Redis's own timer tick at the default hz 10: BLOCK timeouts shorter than this oversleep.
+SERVER_TIMER_S = 0.1
 
 
 class RedisBus:
@@ -223,6 +228,11 @@ class RedisBus:
             wait = min(remaining, self._max_block_s)
             if hint_ms >= 0:
                 wait = min(wait, hint_ms / 1000)
+            if wait < SERVER_TIMER_S:
+                # Redis checks blocked clients' timeouts only every 1/hz s (100 ms by default):
+                # a short BLOCK would oversleep a batch window. Wait here and look again.
+                await asyncio.sleep(wait)
+                continue
             reply = await self._client.xreadgroup(
                 group, consumer, {keys[0]: ">"}, count=count, block=max(1, int(wait * 1000))
             )
