@@ -14,8 +14,6 @@ from pydantic import BaseModel
 from shopfloor.core.errors import BadRequest
 
 T = TypeVar("T")
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 
 
 class Page(BaseModel, Generic[T]):
@@ -39,11 +37,3 @@ def decode_cursor(cursor: str | None, kind: type | None = None) -> Any:
     if kind is not None and not isinstance(key, kind):
         raise BadRequest("cursor is not one this list issued")
     return key
-
-
-def clamp_limit(limit: int | None, maximum: int = MAX_LIMIT) -> int:
-    if limit is None:
-        return DEFAULT_LIMIT
-    if limit < 1:
-        raise BadRequest("limit must be at least 1")
-    return min(limit, maximum)

@@ -27,10 +27,6 @@ def path_problem(path: object) -> str | None:
     return None
 
 
-def is_valid_path(path: object) -> bool:
-    return path_problem(path) is None
-
-
 def checked_under(under: str | None) -> str | None:
     """The ``?under=`` query parameter, refused with 422 when it is not a path."""
     if under is not None and (problem := path_problem(under)):

@@ -8,15 +8,15 @@ Checks run on whole columns; a Python loop touches each item only to pull it out
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from shopfloor.core.clock import to_epoch_us
 from shopfloor.core.paths import path_problem
 
 US = 1_000_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Readings outside this window are almost certainly unit mistakes (ms sent as s, and so on).
 MIN_TS_US = 0
 MAX_TS_US = 4_102_444_800 * US  # 2100-01-01T00:00:00Z
@@ -262,10 +262,7 @@ def _text_to_us(text: str) -> tuple[int, str | None]:
         moment = datetime.fromisoformat(text.upper() if "t" in text or "z" in text else text)
     except ValueError:
         return 0, f"ts {text[:40]!r} is not an RFC 3339 time"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - EPOCH
-    us = (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
+    us = to_epoch_us(moment)  # a time without an offset is UTC
     if not MIN_TS_US <= us < MAX_TS_US:
         return 0, "ts must lie between 1970 and 2100"
     return us, None

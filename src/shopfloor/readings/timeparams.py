@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 
+from shopfloor.core.clock import to_epoch_us
 from shopfloor.core.errors import ValidationFailed
-from shopfloor.readings.columns import EPOCH, MAX_TS_US, US
+from shopfloor.readings.columns import MAX_TS_US, US
 
 _EVERY = re.compile(r"(\d{1,4})([mhd])")
 _UNIT_US = {"m": 60 * US, "h": 3600 * US, "d": 86_400 * US}
@@ -35,10 +36,7 @@ def parse_time_param(param: str, raw: str | None) -> int | None:
     moment = _fromisoformat(raw)
     if moment is None:
         raise _invalid(param, f"{param} must be an RFC 3339 time or epoch seconds")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - EPOCH
-    return max(0, min((delta.days * 86_400 + delta.seconds) * US + delta.microseconds, MAX_TS_US))
+    return max(0, min(to_epoch_us(moment), MAX_TS_US))
 
 
 def _fromisoformat(raw: str) -> datetime | None:
