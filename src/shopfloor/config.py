@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     smtp_security: str = "none"
     smtp_from: str = "shopfloor@localhost"
 
+    # The detector of sensors that name none (``shopfloor.detection.registry``).
+    default_detector: str = "seasonal"
+    detector_checkpoint_s: float = Field(default=30.0, gt=0)
+
     mqtt_url: str | None = None
     mqtt_topic_prefix: str = "shopfloor/v1"
 

@@ -307,10 +307,11 @@ def test_poison_message_dead_lettered_then_replayed(stack: Stack) -> None:
         payload={
             "sensor_id": ghost_id,
             "sensor": ghost_path,
-            "detector": "limits",
+            "detector": "seasonal",
             "ts": ts_us,
             "values": [150.0, -5.0, 50.0],
-            "scores": [1.0, 1.0, 0.0],
+            "scores": [0.0, 0.0, 0.0],
+            "breaches": [1.0, 1.0, 0.0],
         },
         id="poison-1",
     )

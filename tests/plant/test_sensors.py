@@ -37,7 +37,7 @@ async def test_create_with_limits(client, plant):
         "low_limit": 1.5,
         "high_limit": 250,
         "sampling_interval_s": 0.5,
-        "detector": "zscore",
+        "detector": "ewma",
     }
     response = await client.post("/sensors", json=body)
     assert response.status_code == 201, response.text

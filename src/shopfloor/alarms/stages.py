@@ -1,6 +1,6 @@
 """The ``alarm`` stage: turns scores into alarms.
 
-Until the alarm rules land, one rule: a reading outside its sensor's limits (score 1) opens
+Until the alarm rules land, one rule: a reading outside its sensor's limits (a breach) opens
 the sensor's ``limits`` alarm, or counts on the one already open. The ids of the messages it
 counted are recorded in the same transaction as the counts, so a replayed message — after a
 crash, a retry or a claim by another worker — counts nothing twice, in whatever order
@@ -23,7 +23,7 @@ from shopfloor.detection.stages import SCORES
 from shopfloor.pipeline.stage import BaseStage
 
 LIMITS_RULE = "limits"
-SCORE_THRESHOLD = 0.5
+BREACH = 1.0
 
 
 class AlarmStage(BaseStage):
@@ -62,8 +62,9 @@ class Breach:
 
 def _breaches(envelope: Envelope) -> Breach | None:
     payload = envelope.payload
+    breaches = np.asarray(payload["breaches"], dtype=np.float64)
     scores = np.asarray(payload["scores"], dtype=np.float64)
-    hit = scores >= SCORE_THRESHOLD
+    hit = breaches >= BREACH
     if not hit.any():
         return None
     return Breach(

@@ -125,7 +125,7 @@ class SeasonalDetector(Detector):
         noise_weight: float = 0.6,
         calibration_fade: float = 0.0005,
         alert_level: float = 0.5,
-        hold_readings: int = 250,
+        hold_readings: int = 200,
         damping: float = 0.5,
         rarity_decades: float = 6.0,
     ) -> None:

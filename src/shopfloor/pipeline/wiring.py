@@ -16,15 +16,18 @@ from shopfloor.alarms.stages import AlarmStage
 from shopfloor.bus import Bus, create_bus
 from shopfloor.bus.outbox import OutboxRelay
 from shopfloor.config import Settings
-from shopfloor.detection.stages import LimitsDetectStage
+from shopfloor.detection.stages import DetectStage
 from shopfloor.pipeline.runner import PipelineRunner
 from shopfloor.pipeline.stage import Stage
 from shopfloor.readings.events import READINGS_ACCEPTED, expand_accepted
 from shopfloor.storage import Database
 
 
-def default_stages() -> list[Stage]:
-    return [LimitsDetectStage(), AlarmStage()]
+def default_stages(settings: Settings) -> list[Stage]:
+    return [
+        DetectStage(settings.default_detector, settings.detector_checkpoint_s),
+        AlarmStage(),
+    ]
 
 
 def consumer_name() -> str:
@@ -45,7 +48,7 @@ class Pipeline:
             recover_every_s=min(5.0, settings.outbox_recover_after_s / 2),
         )
         self.runner = (
-            PipelineRunner(self.bus, default_stages(), consumer_name(), database=db)
+            PipelineRunner(self.bus, default_stages(settings), consumer_name(), database=db)
             if run_stages
             else None
         )

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shopfloor.core.paths import path_problem
+from shopfloor.detection.registry import DETECTORS
 
 AssetKind = Literal["site", "area", "line", "cell", "machine"]
 
@@ -67,6 +68,13 @@ class SensorFields(BaseModel):
     detector: str | None = Field(default=None, max_length=64)
 
     _finite_limits = field_validator("low_limit", "high_limit")(_finite)
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, value: str | None) -> str | None:
+        if value is not None and value not in DETECTORS:
+            raise ValueError(f"unknown detector; known: {', '.join(sorted(DETECTORS))}")
+        return value
 
     @model_validator(mode="after")
     def _limits_in_order(self) -> SensorFields:
