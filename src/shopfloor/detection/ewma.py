@@ -8,53 +8,19 @@ surprise is calibrated and held off like every detector's (``kernels``).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from shopfloor.detection.base import Detector
 from shopfloor.detection.kernels import (
-    CAL_SIZE,
+    E_CAL,
+    E_SINCE_ALERT,
+    EWMA_STATE_SIZE,
     NO_ALERT_YET,
-    P_FLOOR,
-    hold_off,
+    ewma_kernel,
     init_calibration,
-    score_from_probabilities,
-    surprise,
-    tail_probability,
 )
-
-COUNT, LEVEL, SCALE, SINCE_ALERT = range(4)
-CAL = 4
-STATE_SIZE = CAL + CAL_SIZE
-WARM_UP = 5
-
-
-@njit(cache=True, nogil=True)
-def _ewma_kernel(state, x, out, p):  # pragma: no cover - compiled
-    level_a, scale_a, fade, alert, hold, damp, decades = p
-    for i in range(len(x)):
-        v = x[i]
-        if not math.isfinite(v):
-            out[i] = 0.0
-            continue
-        n = state[COUNT]
-        if n == 0.0:
-            state[LEVEL] = v
-        error = v - state[LEVEL]
-        scale = state[SCALE] * 1.2533  # mean absolute error → standard deviation
-        distance = surprise(abs(error), scale, n - 1.0)
-        p_value = tail_probability(state, CAL, distance, fade, True)
-        score = score_from_probabilities(-math.log10(max(p_value, P_FLOOR)), decades)
-        out[i] = hold_off(state, SINCE_ALERT, score, alert, hold, damp)
-        if n > WARM_UP:
-            state[SCALE] = (1.0 - scale_a) * state[SCALE] + scale_a * min(abs(error), 6.0 * scale)
-        else:
-            state[SCALE] = (state[SCALE] * n + abs(error)) / (n + 1.0)
-        state[LEVEL] += level_a * error
-        state[COUNT] = n + 1.0
 
 
 class EwmaDetector(Detector):
@@ -94,11 +60,11 @@ class EwmaDetector(Detector):
         }
 
     def _new_state(self) -> np.ndarray:
-        state = np.zeros(STATE_SIZE)
-        state[SINCE_ALERT] = NO_ALERT_YET
-        init_calibration(state, CAL)
+        state = np.zeros(EWMA_STATE_SIZE)
+        state[E_SINCE_ALERT] = NO_ALERT_YET
+        init_calibration(state, E_CAL)
         return state
 
     def _run(self, state: np.ndarray, t: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
         p = self.params()
-        _ewma_kernel(state, x, out, tuple(float(p[k]) for k in p))
+        ewma_kernel(state, x, out, tuple(float(p[k]) for k in p))

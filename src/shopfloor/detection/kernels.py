@@ -1,4 +1,4 @@
-"""Compiled building blocks shared by the detectors: score calibration and alert hold-off.
+"""The detectors' compiled code: their reading loops, score calibration and alert hold-off.
 
 Each detector turns a reading into one or more *surprises* (non-negative, like |z|). A surprise
 means nothing on its own: the same |z| is routine on a spiky sensor and alarming on a steady
@@ -9,6 +9,10 @@ rather than on every reading while it lasts.
 
 Everything works on one flat float64 state vector per sensor (offsets given by the caller), so
 a detector's state is a single array: cheap to copy, to measure and to save.
+
+All compiled code lives in this one module on purpose: numba's on-disk cache is keyed by the
+file that defines a function, not by the helpers it calls, so a helper in another file could
+change under a stale cached loop.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ def tail_probability(state, at, surprise, fade, learn):  # pragma: no cover - co
     r = min(surprise, SURPRISE_CAP)
     u = math.log1p(r) / HIST_TOP * HIST_BINS
     b = int(u)
+    # Beyond the histogram's top a surprise is extreme in absolute terms (some 150 typical
+    # errors away) and rates as unprecedented however often such excursions happened before.
     frac = 1.0
     if b < HIST_BINS:
         frac = u - b
@@ -115,3 +121,108 @@ def surprise(distance, scale, learned):  # pragma: no cover - compiled
 def score_from_probabilities(log_sum, scale):  # pragma: no cover - compiled
     """Map Σ -log10(p) onto [0, 1]: ``scale`` decades of rarity make a score of 1."""
     return min(1.0, max(0.0, log_sum / scale))
+
+
+HOURS_PER_WEEK = 168
+# Epoch 0 was a Thursday: shifting by three days makes slot 0 Monday 00:00 UTC.
+WEEK_OFFSET_H = 72
+
+# The seasonal detector's state layout.
+COUNT, LEVEL, SCALE, PROFILE_SCALE, PROFILE_MISSES, FAST_VAR, SLOW_VAR, SINCE_ALERT = range(8)
+CAL_WEEK = 8
+CAL_NOISE = CAL_WEEK + CAL_SIZE
+PROFILE = CAL_NOISE + CAL_SIZE
+VISITS = PROFILE + HOURS_PER_WEEK
+SEASONAL_STATE_SIZE = VISITS + HOURS_PER_WEEK
+WARM_UP = 5  # readings averaged before the scale follows its exponential average
+NOISE_WARM_UP = 10
+
+
+@njit(cache=True, nogil=True)
+def seasonal_kernel(state, t, x, out, p):  # pragma: no cover - compiled
+    level_a, scale_a, slow_a, noise_a, profile_a, noise_w, fade, alert, hold, damp, decades = p
+    for i in range(len(x)):
+        v = x[i]
+        if not (math.isfinite(v) and math.isfinite(t[i])):
+            out[i] = 0.0
+            continue
+        n = state[COUNT]
+        if n == 0.0:
+            state[LEVEL] = v
+        hour = int((math.floor(t[i] / 3600.0) + WEEK_OFFSET_H) % HOURS_PER_WEEK)
+        slot = PROFILE + hour
+        expected = state[slot]
+        seen = state[VISITS + hour] >= 2.0
+        error = v - state[LEVEL]
+        scale = state[SCALE] * 1.2533  # mean absolute error → standard deviation
+        profile_scale = state[PROFILE_SCALE]
+
+        week_surprise = 0.0
+        if seen:
+            week_surprise = surprise(abs(v - expected), profile_scale, state[PROFILE_MISSES])
+        noise_surprise = 0.0
+        if n > NOISE_WARM_UP:
+            noise_surprise = abs(math.log((state[FAST_VAR] + 1e-12) / (state[SLOW_VAR] + 1e-12)))
+        p_week = tail_probability(state, CAL_WEEK, week_surprise, fade, True)
+        p_noise = tail_probability(state, CAL_NOISE, noise_surprise, fade, True)
+        rarity = -math.log10(max(p_week, P_FLOOR)) - noise_w * math.log10(max(p_noise, P_FLOOR))
+        score = score_from_probabilities(rarity, decades)
+        out[i] = hold_off(state, SINCE_ALERT, score, alert, hold, damp)
+
+        # Learn the reading.
+        if seen:
+            miss = abs(v - expected)
+            if profile_scale > 0.0:
+                state[PROFILE_SCALE] = profile_scale + scale_a * (
+                    min(miss, 6.0 * profile_scale + 1e-12) - profile_scale
+                )
+            else:
+                state[PROFILE_SCALE] = miss
+            state[PROFILE_MISSES] += 1.0
+        if state[VISITS + hour] > 0.0:
+            state[slot] = expected + profile_a * (v - expected)
+        else:
+            state[slot] = v
+        state[VISITS + hour] += 1.0
+        state[FAST_VAR] += noise_a * (error * error - state[FAST_VAR])
+        capped = min(error * error, 36.0 * scale * scale + 1e-12)
+        state[SLOW_VAR] += slow_a * (capped - state[SLOW_VAR])
+        if n > WARM_UP:
+            state[SCALE] = (1.0 - scale_a) * state[SCALE] + scale_a * min(abs(error), 6.0 * scale)
+        else:
+            state[SCALE] = (state[SCALE] * n + abs(error)) / (n + 1.0)
+        state[LEVEL] += level_a * error
+        state[COUNT] = n + 1.0
+
+
+# The ewma detector's state layout.
+E_COUNT, E_LEVEL, E_SCALE, E_SINCE_ALERT = range(4)
+E_CAL = 4
+EWMA_STATE_SIZE = E_CAL + CAL_SIZE
+
+
+@njit(cache=True, nogil=True)
+def ewma_kernel(state, x, out, p):  # pragma: no cover - compiled
+    level_a, scale_a, fade, alert, hold, damp, decades = p
+    for i in range(len(x)):
+        v = x[i]
+        if not math.isfinite(v):
+            out[i] = 0.0
+            continue
+        n = state[E_COUNT]
+        if n == 0.0:
+            state[E_LEVEL] = v
+        error = v - state[E_LEVEL]
+        scale = state[E_SCALE] * 1.2533  # mean absolute error → standard deviation
+        distance = surprise(abs(error), scale, n - 1.0)
+        p_value = tail_probability(state, E_CAL, distance, fade, True)
+        score = score_from_probabilities(-math.log10(max(p_value, P_FLOOR)), decades)
+        out[i] = hold_off(state, E_SINCE_ALERT, score, alert, hold, damp)
+        if n > WARM_UP:
+            state[E_SCALE] = (1.0 - scale_a) * state[E_SCALE] + scale_a * min(
+                abs(error), 6.0 * scale
+            )
+        else:
+            state[E_SCALE] = (state[E_SCALE] * n + abs(error)) / (n + 1.0)
+        state[E_LEVEL] += level_a * error
+        state[E_COUNT] = n + 1.0
