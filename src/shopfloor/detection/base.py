@@ -10,13 +10,14 @@ one float64 vector, which compiled kernels update in place. Three ways to feed i
 
 ``t`` is epoch seconds (float) or ``datetime64``. Scores lie in [0, 1] and mean the same on
 every sensor: about ``-log10`` of how rare the reading is against the sensor's own history,
-with 1 for one-in-a-million and beyond (see ``kernels``). A reading that is not a finite number
-scores 0 and is not learned.
+with 1 for one-in-a-million and beyond (see ``kernels``). A reading whose time or value is not a
+finite number (or whose value is beyond ±1e150) scores 0 and is not learned.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -35,7 +36,8 @@ def as_epoch_seconds(t: Any) -> np.ndarray:
     """Times as float64 epoch seconds, from ``datetime64`` or numbers already in seconds."""
     array = np.asarray(t)
     if np.issubdtype(array.dtype, np.datetime64):
-        return array.astype("datetime64[us]").astype(np.int64) / 1e6
+        seconds = array.astype("datetime64[us]").astype(np.int64) / 1e6
+        return np.where(np.isnat(array), np.nan, seconds)
     return np.asarray(array, dtype=np.float64)
 
 
@@ -109,18 +111,32 @@ class Detector(ABC):
 
     @classmethod
     def from_state(cls, document: dict[str, Any]) -> Detector:
-        """The detector ``state()`` described: same kind, hyperparameters and learned state."""
+        """The detector ``state()`` described: same kind, hyperparameters and learned state.
+
+        Anything else (another kind, version or size, a damaged document) is a ``BadRequest``.
+        """
         from shopfloor.detection.registry import detector_class
 
+        if not isinstance(document, dict):
+            raise BadRequest("a detector state is a JSON object")
         kind = detector_class(str(document.get("detector")))
         if cls is not Detector and kind is not cls:
             raise BadRequest(f"state of detector {kind.name!r} given to {cls.name!r}")
         if document.get("version") != STATE_VERSION:
             raise BadRequest(f"unsupported detector state version {document.get('version')!r}")
-        detector = kind(**document.get("params", {}))
-        if document.get("state") is not None:
-            vector = np.frombuffer(base64.b64decode(document["state"]), dtype="<f8").copy()
-            if vector.shape != detector._new_state().shape:
+        try:
+            detector = kind(**document.get("params", {}))
+            blob = document.get("state")
+            vector = None
+            if blob is not None:
+                vector = np.frombuffer(base64.b64decode(blob, validate=True), dtype="<f8")
+        except (TypeError, ValueError, binascii.Error) as exc:
+            raise BadRequest(f"damaged detector state: {exc}") from None
+        for name, value in detector.params().items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise BadRequest(f"damaged detector state: {name} is not a number")
+        if vector is not None:
+            if vector.shape != detector._new_state().shape or not np.isfinite(vector).all():
                 raise BadRequest("detector state does not fit its detector")
             detector._state = vector.astype(np.float64)
         return detector

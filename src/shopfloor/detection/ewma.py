@@ -15,11 +15,11 @@ import numpy as np
 from shopfloor.detection.base import Detector
 from shopfloor.detection.kernels import (
     E_CAL,
-    E_SINCE_ALERT,
+    E_HOLD,
     EWMA_STATE_SIZE,
-    NO_ALERT_YET,
     ewma_kernel,
     init_calibration,
+    init_hold,
 )
 
 
@@ -61,10 +61,10 @@ class EwmaDetector(Detector):
 
     def _new_state(self) -> np.ndarray:
         state = np.zeros(EWMA_STATE_SIZE)
-        state[E_SINCE_ALERT] = NO_ALERT_YET
+        init_hold(state, E_HOLD)
         init_calibration(state, E_CAL)
         return state
 
     def _run(self, state: np.ndarray, t: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
         p = self.params()
-        ewma_kernel(state, x, out, tuple(float(p[k]) for k in p))
+        ewma_kernel(state, t, x, out, tuple(float(p[k]) for k in p))

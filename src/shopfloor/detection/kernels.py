@@ -23,23 +23,37 @@ from numba import njit
 
 HIST_BINS = 48
 HIST_TOP = 5.0  # log1p of the largest surprise that gets its own bin (e^5 - 1 ≈ 147)
-# Slots of one calibrated surprise: total weight, increment weight, fading maximum, then bins.
-CAL_TOTAL, CAL_WEIGHT, CAL_MAX, CAL_BINS = 0, 1, 2, 3
+# Slots of one calibrated surprise: total weight, increment weight, fading maximum, how many
+# were seen, then the bins.
+CAL_TOTAL, CAL_WEIGHT, CAL_MAX, CAL_SEEN, CAL_BINS = 0, 1, 2, 3, 4
 CAL_SIZE = CAL_BINS + HIST_BINS
-MIN_HISTORY = 50.0  # surprises needed before a probability is trusted
+MIN_HISTORY = 20.0  # surprises seen before a probability is trusted
+PRIOR_COUNT = 30.0
 P_FLOOR = 1e-12
 SURPRISE_CAP = 1e6
+# Larger magnitudes are treated as not a number: their squares would overflow the state.
+MAX_MAGNITUDE = 1e150
 MIN_ERRORS = 5.0
 NO_ALERT_YET = 1e18  # readings since the last alert, before any
+# Slots of the hold-off: readings since the last alert, and its score.
+HOLD_SINCE, HOLD_SCORE, HOLD_SIZE = 0, 1, 2
+BIGGER_EVENT = 0.2  # how much higher than the held alert a score must be to break through
 
 
 @njit(cache=True, nogil=True)
 def init_calibration(state, at):  # pragma: no cover - compiled
-    state[at + CAL_TOTAL] = 0.0
     state[at + CAL_WEIGHT] = 1.0
     state[at + CAL_MAX] = 0.0
+    state[at + CAL_SEEN] = 0.0
+    # A prior history: PRIOR_COUNT surprises spread like |z| of Gaussian noise.
+    total = 0.0
     for j in range(HIST_BINS):
-        state[at + CAL_BINS + j] = 0.0
+        lo = math.expm1(j * HIST_TOP / HIST_BINS)
+        hi = math.expm1((j + 1) * HIST_TOP / HIST_BINS)
+        mass = PRIOR_COUNT * (math.erfc(lo / math.sqrt(2.0)) - math.erfc(hi / math.sqrt(2.0)))
+        state[at + CAL_BINS + j] = mass
+        total += mass
+    state[at + CAL_TOTAL] = total
 
 
 @njit(cache=True, nogil=True)
@@ -51,7 +65,7 @@ def tail_probability(state, at, surprise, fade, learn):  # pragma: no cover - co
     Fading is lazy: each new entry weighs 1/(1-fade) times the previous one, and the whole
     histogram is rescaled only when the weights grow large.
     """
-    r = min(surprise, SURPRISE_CAP)
+    r = min(surprise, SURPRISE_CAP) if surprise >= 0.0 else 0.0  # NaN cannot index a bin
     u = math.log1p(r) / HIST_TOP * HIST_BINS
     b = int(u)
     # Beyond the histogram's top a surprise is extreme in absolute terms (some 150 typical
@@ -64,7 +78,7 @@ def tail_probability(state, at, surprise, fade, learn):  # pragma: no cover - co
     total = state[at + CAL_TOTAL]
     weight = state[at + CAL_WEIGHT]
     p = 1.0
-    if total >= MIN_HISTORY * weight:  # the faded count, in units of the newest entry
+    if state[at + CAL_SEEN] >= MIN_HISTORY:
         above = state[at + CAL_BINS + b] * (1.0 - frac)
         for j in range(b + 1, HIST_BINS):
             above += state[at + CAL_BINS + j]
@@ -84,23 +98,38 @@ def tail_probability(state, at, surprise, fade, learn):  # pragma: no cover - co
             weight = 1.0
         state[at + CAL_TOTAL] = total
         state[at + CAL_WEIGHT] = weight
+        state[at + CAL_SEEN] += 1.0
         state[at + CAL_MAX] = max(state[at + CAL_MAX] * (1.0 - 0.1 * fade), r)
     return p
+
+
+@njit(cache=True, nogil=True)
+def init_hold(state, at):  # pragma: no cover - compiled
+    state[at + HOLD_SINCE] = NO_ALERT_YET
+    state[at + HOLD_SCORE] = 0.0
 
 
 @njit(cache=True, nogil=True)
 def hold_off(state, at, score, alert_level, hold_readings, damping):  # pragma: no cover
     """Damp ``score`` for ``hold_readings`` readings after one reached ``alert_level``.
 
-    ``state[at]`` counts the readings since the last alert.
+    A score above the alert being held is a bigger event: it is reported in full and held in
+    turn. The two slots from ``at`` count the readings since the alert and keep its score.
     """
-    since = state[at] + 1.0
-    if since < hold_readings:
+    since = state[at + HOLD_SINCE] + 1.0
+    if since < hold_readings and score < state[at + HOLD_SCORE] + BIGGER_EVENT:
         score *= damping
     elif score >= alert_level:
         since = 0.0
-    state[at] = since
+        state[at + HOLD_SCORE] = score
+    state[at + HOLD_SINCE] = since
     return score
+
+
+@njit(cache=True, nogil=True)
+def usable(t, v):  # pragma: no cover - compiled
+    """A reading is learned and scored only when its time and value are finite numbers."""
+    return math.isfinite(t) and math.isfinite(v) and abs(v) <= MAX_MAGNITUDE
 
 
 @njit(cache=True, nogil=True)
@@ -128,8 +157,8 @@ HOURS_PER_WEEK = 168
 WEEK_OFFSET_H = 72
 
 # The seasonal detector's state layout.
-COUNT, LEVEL, SCALE, PROFILE_SCALE, PROFILE_MISSES, FAST_VAR, SLOW_VAR, SINCE_ALERT = range(8)
-CAL_WEEK = 8
+COUNT, LEVEL, SCALE, PROFILE_SCALE, PROFILE_MISSES, FAST_VAR, SLOW_VAR, HOLD = range(8)
+CAL_WEEK = HOLD + HOLD_SIZE
 CAL_NOISE = CAL_WEEK + CAL_SIZE
 PROFILE = CAL_NOISE + CAL_SIZE
 VISITS = PROFILE + HOURS_PER_WEEK
@@ -143,7 +172,7 @@ def seasonal_kernel(state, t, x, out, p):  # pragma: no cover - compiled
     level_a, scale_a, slow_a, noise_a, profile_a, noise_w, fade, alert, hold, damp, decades = p
     for i in range(len(x)):
         v = x[i]
-        if not (math.isfinite(v) and math.isfinite(t[i])):
+        if not usable(t[i], v):
             out[i] = 0.0
             continue
         n = state[COUNT]
@@ -163,11 +192,18 @@ def seasonal_kernel(state, t, x, out, p):  # pragma: no cover - compiled
         noise_surprise = 0.0
         if n > NOISE_WARM_UP:
             noise_surprise = abs(math.log((state[FAST_VAR] + 1e-12) / (state[SLOW_VAR] + 1e-12)))
-        p_week = tail_probability(state, CAL_WEEK, week_surprise, fade, True)
-        p_noise = tail_probability(state, CAL_NOISE, noise_surprise, fade, True)
+        # Only real surprises enter the histories: a slot not seen yet says nothing.
+        p_week = 1.0
+        if seen:
+            p_week = 1.0
+        if seen and state[PROFILE_MISSES] >= MIN_ERRORS:
+            p_week = tail_probability(state, CAL_WEEK, week_surprise, fade, True)
+        p_noise = 1.0
+        if n > NOISE_WARM_UP:
+            p_noise = tail_probability(state, CAL_NOISE, noise_surprise, fade, True)
         rarity = -math.log10(max(p_week, P_FLOOR)) - noise_w * math.log10(max(p_noise, P_FLOOR))
         score = score_from_probabilities(rarity, decades)
-        out[i] = hold_off(state, SINCE_ALERT, score, alert, hold, damp)
+        out[i] = hold_off(state, HOLD, score, alert, hold, damp)
 
         # Learn the reading.
         if seen:
@@ -196,17 +232,17 @@ def seasonal_kernel(state, t, x, out, p):  # pragma: no cover - compiled
 
 
 # The ewma detector's state layout.
-E_COUNT, E_LEVEL, E_SCALE, E_SINCE_ALERT = range(4)
-E_CAL = 4
+E_COUNT, E_LEVEL, E_SCALE, E_HOLD = range(4)
+E_CAL = E_HOLD + HOLD_SIZE
 EWMA_STATE_SIZE = E_CAL + CAL_SIZE
 
 
 @njit(cache=True, nogil=True)
-def ewma_kernel(state, x, out, p):  # pragma: no cover - compiled
+def ewma_kernel(state, t, x, out, p):  # pragma: no cover - compiled
     level_a, scale_a, fade, alert, hold, damp, decades = p
     for i in range(len(x)):
         v = x[i]
-        if not math.isfinite(v):
+        if not usable(t[i], v):
             out[i] = 0.0
             continue
         n = state[E_COUNT]
@@ -217,7 +253,7 @@ def ewma_kernel(state, x, out, p):  # pragma: no cover - compiled
         distance = surprise(abs(error), scale, n - 1.0)
         p_value = tail_probability(state, E_CAL, distance, fade, True)
         score = score_from_probabilities(-math.log10(max(p_value, P_FLOOR)), decades)
-        out[i] = hold_off(state, E_SINCE_ALERT, score, alert, hold, damp)
+        out[i] = hold_off(state, E_HOLD, score, alert, hold, damp)
         if n > WARM_UP:
             state[E_SCALE] = (1.0 - scale_a) * state[E_SCALE] + scale_a * min(
                 abs(error), 6.0 * scale

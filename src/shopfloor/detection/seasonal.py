@@ -27,10 +27,10 @@ from shopfloor.detection.base import Detector
 from shopfloor.detection.kernels import (
     CAL_NOISE,
     CAL_WEEK,
-    NO_ALERT_YET,
+    HOLD,
     SEASONAL_STATE_SIZE,
-    SINCE_ALERT,
     init_calibration,
+    init_hold,
     seasonal_kernel,
 )
 
@@ -85,7 +85,7 @@ class SeasonalDetector(Detector):
 
     def _new_state(self) -> np.ndarray:
         state = np.zeros(SEASONAL_STATE_SIZE)
-        state[SINCE_ALERT] = NO_ALERT_YET
+        init_hold(state, HOLD)
         init_calibration(state, CAL_WEEK)
         init_calibration(state, CAL_NOISE)
         return state
