@@ -60,4 +60,27 @@ def shopfloor() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:
+        message = _startup_error(exc)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        raise SystemExit(2) from None
+
+
+def _startup_error(exc: Exception) -> str | None:
+    """A one-line message for a configuration error, or None for anything else (a bug)."""
+    from pydantic import ValidationError
+
+    from shopfloor.core.errors import ShopfloorError
+
+    if isinstance(exc, ShopfloorError):
+        return exc.detail
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"SHOPFLOOR_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        return f"invalid settings: {problems}"
+    return None
