@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import ingest, pipeline, rollup_query
+from benchmarks import detect_speed, ingest, nab, pipeline, rollup_query
 
 
 def main() -> None:
@@ -21,6 +21,11 @@ def main() -> None:
     rollup_query.main(common)
     print()
     pipeline.main(common)
+    print()
+    # The paper-sized HST trees take minutes to build; the quick pass leaves them out.
+    nab.main(["--hst", "river-default" if args.quick else "both"])
+    print()
+    detect_speed.main(["--sensors", "100"] if args.quick else [])
 
 
 if __name__ == "__main__":
