@@ -1,13 +1,19 @@
-"""Alarms: at most one that is not closed per (sensor, rule), enforced by the database."""
+"""Alarms, their rules, notes and shelves.
+
+At most one alarm that is not closed per (sensor, rule), enforced by the database: concurrent
+workers can never open two for the same condition.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, text
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shopfloor.storage.base import Base
+from shopfloor.storage.base import Base, JsonDocument, PathString
 
 NOT_CLOSED = text("state <> 'closed'")
 
@@ -24,6 +30,7 @@ class Alarm(Base):
             sqlite_where=NOT_CLOSED,
             postgresql_where=NOT_CLOSED,
         ),
+        Index("ix_alarms_state", "state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -45,6 +52,62 @@ class Alarm(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     resolved_at: Mapped[datetime | None] = mapped_column()
     assignee: Mapped[str | None] = mapped_column(String(100))
+    rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alarm_rules.id", ondelete="SET NULL"), index=True
+    )
+    # "person" or "condition": who resolved it.
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    # When the condition was last seen to clear (wall clock); None while it holds.
+    cleared_at: Mapped[datetime | None] = mapped_column()
+    # The reading time at which it cleared, for resolving by reading time.
+    cleared_reading_us: Mapped[int | None] = mapped_column(BigInteger)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    escalated_at: Mapped[datetime | None] = mapped_column()
+    last_notified_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class AlarmRule(Base):
+    """A condition that raises alarms on the sensors under ``scope`` ("" is the whole plant)."""
+
+    __tablename__ = "alarm_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    scope: Mapped[str] = mapped_column(PathString, default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    severity: Mapped[str] = mapped_column(String(16))
+    for_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class AlarmNote(Base):
+    __tablename__ = "alarm_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(String(4000))
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class Shelf(Base):
+    """A maintenance window: no alarm opens under ``scope`` from ``starts_at`` to ``ends_at``."""
+
+    __tablename__ = "shelves"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(PathString)
+    reason: Mapped[str] = mapped_column(String(500))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column()
+    # Occurrences that would have opened or counted on an alarm while shelved.
+    suppressed: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ProcessedMessage(Base):
