@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     default_detector: str = "seasonal"
     detector_checkpoint_s: float = Field(default=30.0, gt=0)
 
+    # How often timed alarm changes are checked, and how long a resolved alarm stays resolved.
+    alarm_tick_s: float = Field(default=1.0, gt=0)
+    alarm_close_after_s: float = Field(default=3600.0, ge=0)
+
     mqtt_url: str | None = None
     mqtt_topic_prefix: str = "shopfloor/v1"
 

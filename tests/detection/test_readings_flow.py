@@ -18,8 +18,10 @@ DEADLINE_S = 20
 
 
 async def _alarms(app) -> list[Alarm]:
+    """The ``limits`` alarms, oldest first (the detector's ``anomaly`` alarms are left out)."""
     async with app.state.db.read() as session:
-        return list((await session.scalars(select(Alarm))).all())
+        query = select(Alarm).where(Alarm.rule == "limits").order_by(Alarm.id)
+        return list((await session.scalars(query)).all())
 
 
 async def _wait_for_count(app, expected: int) -> list[Alarm]:
@@ -38,7 +40,7 @@ def _series(start: int, values: list[float]) -> dict:
 
 
 async def test_breaches_open_one_alarm_counting_each_once(app, client, plant):
-    values = [50.0] * 100 + [150.0] * 7 + [50.0] * 50 + [-5.0] * 3
+    values = [50.0] * 100 + [150.0] * 7 + [99.0] * 20 + [-5.0] * 3
     assert (await client.post("/readings", json=_series(1_700_000_000, values))).status_code == 202
     # The same readings again (a client retry) and an overlapping batch: nothing new to count.
     await client.post("/readings", json=_series(1_700_000_000, values))
@@ -46,6 +48,7 @@ async def test_breaches_open_one_alarm_counting_each_once(app, client, plant):
 
     alarms = await _wait_for_count(app, 10)
 
+    # 99 is inside the limits but within the deadband (2 % of 0..100): the alarm never cleared.
     assert len(alarms) == 1
     alarm = alarms[0]
     assert (alarm.sensor_id, alarm.rule, alarm.state, alarm.count) == (
@@ -55,6 +58,19 @@ async def test_breaches_open_one_alarm_counting_each_once(app, client, plant):
         10,
     )
     assert alarm.value == -5.0
+
+
+async def test_a_cleared_condition_resolves_and_a_recurrence_opens_a_new_alarm(app, client, plant):
+    # 1 s apart: 40 clear readings outlast the rule's default clear_seconds (30).
+    values = [50.0] * 10 + [150.0] * 5 + [50.0] * 40 + [-5.0] * 3
+    assert (await client.post("/readings", json=_series(1_700_003_000, values))).status_code == 202
+
+    alarms = await _wait_for_count(app, 8)
+
+    assert [(a.state, a.resolution, a.count) for a in alarms] == [
+        ("closed", "condition", 5),
+        ("open", None, 3),
+    ]
 
 
 @pytest.fixture

@@ -1,29 +1,56 @@
-"""The ``alarm`` stage: turns scores into alarms.
+"""The ``alarm`` stage: evaluates the alarm rules on every scored reading.
 
-Until the alarm rules land, one rule: a reading outside its sensor's limits (a breach) opens
-the sensor's ``limits`` alarm, or counts on the one already open. The ids of the messages it
-counted are recorded in the same transaction as the counts, so a replayed message — after a
-crash, a retry or a claim by another worker — counts nothing twice, in whatever order
-messages arrive.
+Per batch, for every sensor and every enabled rule covering its path, the readings (in time
+order) open an alarm (once the condition held for the rule's ``for_seconds``; not while the
+sensor is shelved), count on the alarm already open, or, once the condition has stayed clear
+for the rule's ``clear_seconds`` of reading time, resolve it (resolution "condition"). A
+resolved alarm whose condition returns is closed and a new one opens.
+
+The ids of the messages handled are recorded in the same transaction as their effects, so a
+replayed message (after a crash, a retry, or a claim by another worker) changes nothing, in
+whatever order messages arrive. The unique index on (sensor, rule) of alarms not closed makes
+concurrent workers converge on one alarm: the loser's transaction fails and is redone, seeing
+the winner's alarm. Events (opened, resolved) go to the outbox in the same transaction.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopfloor.alarms.models import Alarm, ProcessedMessage
+from shopfloor.alarms.models import Alarm, AlarmRule, ProcessedMessage, Shelf
+from shopfloor.alarms.publish import PendingEvent, alarm_document, offer, record_event
+from shopfloor.alarms.rules import Rule, SensorFacts, SensorMemory, evaluate
+from shopfloor.alarms.transitions import Outcome, apply_readings
 from shopfloor.bus.message import Envelope
+from shopfloor.core.clock import utcnow
 from shopfloor.detection.stages import SCORES
 from shopfloor.pipeline.stage import BaseStage
+from shopfloor.plant.models import Sensor
 
-LIMITS_RULE = "limits"
-BREACH = 1.0
+ACTIVE = ("open", "acknowledged")
+RULES_TTL_S = 5.0
+SENSOR_TTL_S = 10.0
+
+
+class UnknownSensor(Exception):
+    """Scores of a sensor that does not exist (deleted, or a message from elsewhere)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SensorReadings:
+    """A batch's readings of one sensor, merged over its messages, in time order."""
+
+    sensor_id: int
+    ts: np.ndarray
+    values: np.ndarray
+    scores: np.ndarray
 
 
 class AlarmStage(BaseStage):
@@ -32,16 +59,24 @@ class AlarmStage(BaseStage):
     batch_size = 500
     batch_wait_s = 0.02
 
+    def __init__(self) -> None:
+        self._rules: list[Rule] = []
+        self._shelves: list[tuple[int, str]] = []  # (shelf id, scope) active now
+        self._rules_read_at = -1e9
+        self._sensors: dict[int, tuple[SensorFacts, float]] = {}
+        self._memory: dict[int, SensorMemory] = {}
+
     async def handle(self, envelopes: list[Envelope]) -> None:
-        breaches = {e.id: b for e in envelopes if (b := _breaches(e)) is not None}
-        if not breaches:
-            return
+        batch = {e.id: e for e in envelopes}
+        await self._refresh(envelopes)
         for attempt in (1, 2):
             try:
                 async with self.context.database.write() as session:
-                    fresh = await _claim_messages(session, self.name, list(breaches))
-                    merged = _merge_by_sensor([breaches[message_id] for message_id in fresh])
-                    await _count_all(session, merged, self.context.database.dialect)
+                    fresh = await _claim_messages(session, self.name, list(batch))
+                    merged = _merge_by_sensor([batch[message_id] for message_id in fresh])
+                    events, memory = await self._apply(session, merged)
+                offer(self.context.relay, events)
+                self._memory.update(memory)
                 return
             except IntegrityError:
                 # Another worker opened the same alarm, or handled the same message, first:
@@ -49,34 +84,125 @@ class AlarmStage(BaseStage):
                 if attempt == 2:
                     raise
 
+    async def _apply(
+        self, session: AsyncSession, merged: list[SensorReadings]
+    ) -> tuple[list[PendingEvent], dict[int, SensorMemory]]:
+        if not merged:
+            return [], {}
+        existing = await _alarms_not_closed(
+            session, [m.sensor_id for m in merged], self.context.database.dialect
+        )
+        now = utcnow()
+        outcomes: list[tuple[SensorFacts, Outcome]] = []
+        memories: dict[int, SensorMemory] = {}
+        suppressed: dict[int, int] = {}
+        for readings in merged:
+            facts = self._sensors.get(readings.sensor_id, (None, 0.0))[0]
+            if facts is None:
+                # Fails the batch, then this message alone, then dead-letters it with the reason.
+                raise UnknownSensor(f"unknown sensor {readings.sensor_id}")
+            memory = _copy(self._memory.get(readings.sensor_id))
+            shelf = self._shelf_of(facts.path)
+            for rule in self._rules:
+                if not rule.covers(facts.path):
+                    continue
+                conditions = evaluate(
+                    rule, facts, readings.ts, readings.values, readings.scores, memory
+                )
+                outcome = apply_readings(
+                    rule,
+                    facts,
+                    readings.ts,
+                    readings.values,
+                    readings.scores,
+                    conditions,
+                    existing.get((readings.sensor_id, rule.name)),
+                    memory,
+                    shelved=shelf is not None,
+                    now=now,
+                )
+                if outcome.suppressed and shelf is not None:
+                    suppressed[shelf] = suppressed.get(shelf, 0) + outcome.suppressed
+                for alarm in outcome.added:
+                    session.add(alarm)
+                outcomes.append((facts, outcome))
+            memory.last_ts_us = int(readings.ts[-1])
+            memory.last_value = float(readings.values[-1])
+            memories[readings.sensor_id] = memory
+        await session.flush()
+        for shelf_id, count in suppressed.items():
+            await session.execute(
+                update(Shelf)
+                .where(Shelf.id == shelf_id)
+                .values(suppressed=Shelf.suppressed + count)
+            )
+        events = [
+            await record_event(session, event, alarm_document(alarm, facts.path))
+            for facts, outcome in outcomes
+            for event, alarm in outcome.events
+        ]
+        return events, memories
 
-@dataclass(frozen=True, slots=True)
-class Breach:
-    """The readings of one scores message that cross the threshold."""
-
-    sensor_id: int
-    ts: np.ndarray
-    values: np.ndarray
-    scores: np.ndarray
-
-
-def _breaches(envelope: Envelope) -> Breach | None:
-    payload = envelope.payload
-    breaches = np.asarray(payload["breaches"], dtype=np.float64)
-    scores = np.asarray(payload["scores"], dtype=np.float64)
-    hit = breaches >= BREACH
-    if not hit.any():
+    def _shelf_of(self, path: str) -> int | None:
+        for shelf_id, scope in self._shelves:
+            if path == scope or path.startswith(scope + "/"):
+                return shelf_id
         return None
-    return Breach(
-        int(payload["sensor_id"]),
-        np.asarray(payload["ts"], dtype=np.int64)[hit],
-        np.asarray(payload["values"], dtype=np.float64)[hit],
-        scores[hit],
+
+    async def _refresh(self, envelopes: list[Envelope]) -> None:
+        now = time.monotonic()
+        wanted = {int(e.payload["sensor_id"]) for e in envelopes}
+        stale = [s for s in wanted if now - self._sensors.get(s, (None, -1e9))[1] > SENSOR_TTL_S]
+        if not stale and now - self._rules_read_at < RULES_TTL_S:
+            return
+        async with self.context.database.read() as session:
+            if now - self._rules_read_at >= RULES_TTL_S:
+                self._rules, self._shelves = await load_rules_and_shelves(session)
+                self._rules_read_at = now
+            if stale:
+                for facts in await load_sensor_facts(session, stale):
+                    self._sensors[facts.id] = (facts, now)
+
+
+async def load_rules_and_shelves(
+    session: AsyncSession,
+) -> tuple[list[Rule], list[tuple[int, str]]]:
+    rows = await session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True)))
+    rules = sorted((Rule.of(row) for row in rows), key=lambda r: r.id)
+    moment = utcnow()
+    shelves = await session.execute(
+        select(Shelf.id, Shelf.scope).where(Shelf.starts_at <= moment, Shelf.ends_at > moment)
     )
+    return rules, [(int(i), str(scope)) for i, scope in shelves]
 
 
-def _moment(epoch_us: int) -> datetime:
-    return datetime.fromtimestamp(epoch_us / 1_000_000, UTC)
+async def load_sensor_facts(session: AsyncSession, ids: list[int]) -> list[SensorFacts]:
+    rows = await session.execute(
+        select(
+            Sensor.id, Sensor.path, Sensor.low_limit, Sensor.high_limit, Sensor.sampling_interval_s
+        ).where(Sensor.id.in_(ids))
+    )
+    return [SensorFacts(*row) for row in rows.all()]
+
+
+def _copy(memory: SensorMemory | None) -> SensorMemory:
+    if memory is None:
+        return SensorMemory()
+    return SensorMemory(memory.last_ts_us, memory.last_value, dict(memory.pending_since_us))
+
+
+async def _alarms_not_closed(
+    session: AsyncSession, sensor_ids: list[int], dialect: str
+) -> dict[tuple[int, str], Alarm]:
+    """The batch's alarms not closed, by (sensor, rule); locked in sensor order on PostgreSQL."""
+    query = (
+        select(Alarm)
+        .where(Alarm.sensor_id.in_(sensor_ids), Alarm.state != "closed")
+        .order_by(Alarm.sensor_id, Alarm.id)
+    )
+    if dialect == "postgresql":
+        query = query.with_for_update()
+    return {(a.sensor_id, a.rule): a for a in await session.scalars(query)}
 
 
 async def _claim_messages(session: AsyncSession, stage: str, ids: list[str]) -> list[str]:
@@ -98,73 +224,28 @@ async def _claim_messages(session: AsyncSession, stage: str, ids: list[str]) -> 
     return fresh
 
 
-def _merge_by_sensor(breaches: list[Breach]) -> list[Breach]:
-    """One breach per sensor: a batch's messages for a sensor count as one update."""
-    by_sensor: dict[int, list[Breach]] = {}
-    for breach in breaches:
-        by_sensor.setdefault(breach.sensor_id, []).append(breach)
-    return [
-        Breach(
-            sensor_id,
-            np.concatenate([b.ts for b in group]),
-            np.concatenate([b.values for b in group]),
-            np.concatenate([b.scores for b in group]),
+def _merge_by_sensor(envelopes: list[Envelope]) -> list[SensorReadings]:
+    """One time-ordered series per sensor: a batch's messages for a sensor count as one."""
+    parts: dict[int, list[dict]] = {}
+    for envelope in envelopes:
+        parts.setdefault(int(envelope.payload["sensor_id"]), []).append(envelope.payload)
+    merged = []
+    for sensor_id, payloads in sorted(parts.items()):
+        ts = np.concatenate([np.asarray(p["ts"], dtype=np.int64) for p in payloads])
+        values = np.concatenate([np.asarray(p["values"], dtype=np.float64) for p in payloads])
+        scores = np.concatenate(
+            [
+                np.asarray(p.get("scores") or [0.0] * len(p["ts"]), dtype=np.float64)
+                for p in payloads
+            ]
         )
-        for sensor_id, group in sorted(by_sensor.items())
-    ]
+        order = np.argsort(ts, kind="stable")
+        merged.append(SensorReadings(sensor_id, ts[order], values[order], scores[order]))
+    return merged
 
 
-async def _count_all(session: AsyncSession, breaches: list[Breach], dialect: str) -> None:
-    """Count every breach on its sensor's open alarm, opening the alarms that are missing.
-
-    One query finds (and on PostgreSQL locks, in sensor order) the open alarms of the batch.
-    """
-    if not breaches:
-        return
-    query = (
-        select(Alarm)
-        .where(
-            Alarm.sensor_id.in_([b.sensor_id for b in breaches]),
-            Alarm.rule == LIMITS_RULE,
-            Alarm.state != "closed",
-        )
-        .order_by(Alarm.sensor_id)
-    )
-    if dialect == "postgresql":
-        query = query.with_for_update()
-    open_alarms = {alarm.sensor_id: alarm for alarm in await session.scalars(query)}
-    for breach in breaches:
-        alarm = open_alarms.get(breach.sensor_id)
-        if alarm is None:
-            session.add(_opened(breach))
-        else:
-            _count_on(alarm, breach)
-    await session.flush()
-
-
-def _count_on(alarm: Alarm, breach: Breach) -> None:
-    alarm.count += len(breach.ts)
-    newest = int(np.argmax(breach.ts))
-    if int(breach.ts[newest]) > alarm.last_reading_us:
-        alarm.last_reading_us = int(breach.ts[newest])
-        alarm.last_seen_at = _moment(alarm.last_reading_us)
-        alarm.value = float(breach.values[newest])
-        alarm.score = float(breach.scores[newest])
-
-
-def _opened(breach: Breach) -> Alarm:
-    newest = int(np.argmax(breach.ts))
-    return Alarm(
-        sensor_id=breach.sensor_id,
-        rule=LIMITS_RULE,
-        kind="threshold",
-        severity="warning",
-        state="open",
-        message="reading outside the sensor's limits",
-        value=float(breach.values[newest]),
-        score=float(breach.scores[newest]),
-        count=len(breach.ts),
-        opened_at=_moment(int(breach.ts.min())),
-        last_seen_at=_moment(int(breach.ts[newest])),
-        last_reading_us=int(breach.ts[newest]),
-    )
+def _scores(payload: dict) -> np.ndarray:
+    scores = payload.get("scores")
+    if scores is None:
+        return np.zeros(len(payload["ts"]))
+    return np.asarray(scores, dtype=np.float64)

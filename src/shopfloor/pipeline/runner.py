@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from shopfloor.bus.base import Bus, RetryPolicy
+from shopfloor.bus.outbox import OutboxRelay
 from shopfloor.pipeline import metrics
 from shopfloor.pipeline.loop import StageLoop, describe
 from shopfloor.pipeline.stage import Stage, StageContext, is_unavailable
@@ -64,6 +65,7 @@ class PipelineRunner:
         *,
         database: Database,
         state: StateStore | None = None,
+        relay: OutboxRelay | None = None,
         restart_backoff: RetryPolicy = RESTART_BACKOFF,
         poll_s: float = 1.0,
         lag_interval_s: float = 5.0,
@@ -85,6 +87,7 @@ class PipelineRunner:
         self.consumer_name = consumer_name
         self.database = database
         self.state = state or StateStore(database)
+        self.relay = relay
         self.restart_backoff = restart_backoff
         self.lag_interval_s = lag_interval_s
         self.drain_timeout_s = drain_timeout_s
@@ -101,6 +104,7 @@ class PipelineRunner:
             bus=self.bus,
             database=self.database,
             state=self.state,
+            relay=self.relay,
         )
         return _Worker(stage=stage, loop=loop, context=context, ready=loop.subscribed)
 

@@ -26,6 +26,7 @@ from sqlalchemy import exc as sa_exc
 
 from shopfloor.bus.base import Bus
 from shopfloor.bus.message import Envelope
+from shopfloor.bus.outbox import OutboxRelay
 from shopfloor.core.errors import Unavailable
 from shopfloor.pipeline.state import Checkpointer, StateStore
 from shopfloor.storage.database import Database
@@ -61,6 +62,9 @@ class StageContext:
     bus: Bus
     database: Database
     state: StateStore
+    # Publishes what a stage commits to the outbox right after the commit (None: the relay's
+    # recovery publishes it later).
+    relay: OutboxRelay | None = None
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         """Publish downstream. A bus that cannot be reached raises ``BusUnavailable``, which

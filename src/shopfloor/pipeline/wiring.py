@@ -12,6 +12,7 @@ import os
 import socket
 from contextlib import suppress
 
+from shopfloor.alarms.clock import AlarmClock
 from shopfloor.alarms.stages import AlarmStage
 from shopfloor.bus import Bus, create_bus
 from shopfloor.bus.outbox import OutboxRelay
@@ -20,6 +21,7 @@ from shopfloor.detection.stages import DetectStage
 from shopfloor.pipeline.runner import PipelineRunner
 from shopfloor.pipeline.stage import Stage
 from shopfloor.readings.events import READINGS_ACCEPTED, expand_accepted
+from shopfloor.readings.store import store_for
 from shopfloor.storage import Database
 
 
@@ -48,23 +50,48 @@ class Pipeline:
             recover_every_s=min(5.0, settings.outbox_recover_after_s / 2),
         )
         self.runner = (
-            PipelineRunner(self.bus, default_stages(settings), consumer_name(), database=db)
+            PipelineRunner(
+                self.bus,
+                default_stages(settings),
+                consumer_name(),
+                database=db,
+                relay=self.relay,
+            )
             if run_stages
             else None
         )
-        self._relay_task: asyncio.Task[None] | None = None
+        # Timed alarm changes (escalation, reminders, no_data) run where the stages run.
+        self.clock = (
+            AlarmClock(
+                db,
+                store_for(db.dialect),
+                self.relay,
+                tick_s=settings.alarm_tick_s,
+                close_after_s=settings.alarm_close_after_s,
+            )
+            if run_stages
+            else None
+        )
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.bus.start()
-        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.runner is not None:
             await self.runner.start()
+        if self.clock is not None:
+            self._tasks.append(asyncio.create_task(self.clock.run(), name="alarm-clock"))
 
     async def stop(self) -> None:
+        for task in self._tasks[1:]:  # the clock first: it writes events the relay publishes
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
         if self.runner is not None:
             await self.runner.stop()
-        if self._relay_task is not None:
-            self._relay_task.cancel()
+        if self._tasks:
+            self._tasks[0].cancel()
             with suppress(asyncio.CancelledError):
-                await self._relay_task
+                await self._tasks[0]
+        self._tasks = []
         await self.bus.close()
