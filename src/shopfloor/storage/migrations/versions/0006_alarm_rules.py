@@ -83,9 +83,7 @@ def upgrade() -> None:
     op.create_index("ix_shelves_ends_at", "shelves", ["ends_at"])
     with op.batch_alter_table("alarms") as alarms:
         alarms.add_column(
-            sa.Column(
-                "rule_id", sa.Integer, sa.ForeignKey("alarm_rules.id", ondelete="SET NULL")
-            )
+            sa.Column("rule_id", sa.Integer, sa.ForeignKey("alarm_rules.id", ondelete="SET NULL"))
         )
         alarms.add_column(sa.Column("resolution", sa.String(16)))
         alarms.add_column(sa.Column("cleared_at", UtcDateTime))
