@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
 
 from shopfloor import __version__
+from shopfloor.alarms import api as alarms_api
 from shopfloor.config import Settings
 from shopfloor.core.problems import install_problem_handlers
 from shopfloor.observe import health
@@ -88,6 +89,7 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(plant_api.router)
     api.include_router(readings_api.router)
+    api.include_router(alarms_api.router)
     api.include_router(health.router)
     api.include_router(pipeline_api.router)
     app.include_router(api)

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopfloor.alarms.models import Alarm
 from shopfloor.alarms.publish import PendingEvent, alarm_document, offer, record_event
 from shopfloor.alarms.rules import Rule
+from shopfloor.alarms.shelves import ShelfMatcher
 from shopfloor.alarms.stages import load_rules_and_shelves
 from shopfloor.alarms.transitions import moment, resolve_by_condition
 from shopfloor.bus.outbox import OutboxRelay
@@ -139,7 +140,7 @@ class AlarmClock:
         self,
         session: AsyncSession,
         rules: list[Rule],
-        shelves: list[tuple[int, str]],
+        shelves: ShelfMatcher,
         now: datetime,
     ) -> list[PendingEvent]:
         watching = [rule for rule in rules if rule.kind == "no_data"]
@@ -168,7 +169,7 @@ class AlarmClock:
         events = []
         for sensor_id, path, interval in sensors:
             last_us = latest.get(sensor_id)
-            if last_us is None or any(path == s or path.startswith(s + "/") for _, s in shelves):
+            if last_us is None or shelves.covering(path, now) is not None:
                 continue  # never reported yet, or shelved
             for rule in watching:
                 silent_us = int(float(rule.params.get("intervals", 5)) * interval * US)

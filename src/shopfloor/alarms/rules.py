@@ -13,14 +13,9 @@ from typing import Any
 import numpy as np
 
 from shopfloor.alarms.models import AlarmRule
+from shopfloor.alarms.schemas import rule_params
 
 US = 1_000_000
-DEFAULT_LIFECYCLE: dict[str, Any] = {
-    "clear_seconds": 30.0,
-    "escalate_after_seconds": 900.0,
-    "remind_every_seconds": 1800.0,
-}
-SEVERITY_UP = {"info": "warning", "warning": "critical", "critical": "critical"}
 MESSAGES = {
     "threshold": "reading outside its limits",
     "rate_of_change": "reading changing faster than allowed",
@@ -58,7 +53,8 @@ class Rule:
             name=row.name,
             scope=row.scope,
             kind=row.kind,
-            params={**DEFAULT_LIFECYCLE, **(row.params or {})},
+            # Validated again: a rule edited behind the API's back fails here, not mid-batch.
+            params=rule_params(row.kind, row.params, row.severity),
             severity=row.severity,
             for_seconds=float(row.for_seconds or 0.0),
         )
@@ -76,7 +72,7 @@ class Rule:
 
     @property
     def escalated_severity(self) -> str:
-        return str(self.params.get("escalate_to") or SEVERITY_UP[self.severity])
+        return str(self.params["escalate_to"])
 
     @property
     def message(self) -> str:
@@ -127,7 +123,7 @@ def evaluate(
 def threshold_limits(rule: Rule, sensor: SensorFacts) -> tuple[float, float, float]:
     """(low, high, deadband): the rule's own limits, else the sensor's."""
     params = rule.params
-    own = "low" in params or "high" in params
+    own = params.get("low") is not None or params.get("high") is not None
     low = params.get("low") if own else sensor.low
     high = params.get("high") if own else sensor.high
     low_f = -np.inf if low is None else float(low)

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import select, update
+import structlog
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shopfloor.alarms.models import Alarm, AlarmRule, ProcessedMessage, Shelf
+from shopfloor.alarms.models import Alarm, AlarmRule, ProcessedMessage
 from shopfloor.alarms.publish import PendingEvent, alarm_document, offer, record_event
 from shopfloor.alarms.rules import Rule, SensorFacts, SensorMemory, evaluate
+from shopfloor.alarms.shelves import ShelfMatcher, active_shelves, count_suppressed
 from shopfloor.alarms.transitions import Outcome, apply_readings
 from shopfloor.bus.message import Envelope
 from shopfloor.core.clock import utcnow
@@ -34,7 +36,7 @@ from shopfloor.detection.stages import SCORES
 from shopfloor.pipeline.stage import BaseStage
 from shopfloor.plant.models import Sensor
 
-ACTIVE = ("open", "acknowledged")
+log = structlog.get_logger("shopfloor.alarms")
 RULES_TTL_S = 5.0
 SENSOR_TTL_S = 10.0
 
@@ -61,7 +63,7 @@ class AlarmStage(BaseStage):
 
     def __init__(self) -> None:
         self._rules: list[Rule] = []
-        self._shelves: list[tuple[int, str]] = []  # (shelf id, scope) active now
+        self._shelves = ShelfMatcher(())
         self._rules_read_at = -1e9
         self._sensors: dict[int, tuple[SensorFacts, float]] = {}
         self._memory: dict[int, SensorMemory] = {}
@@ -102,7 +104,7 @@ class AlarmStage(BaseStage):
                 # Fails the batch, then this message alone, then dead-letters it with the reason.
                 raise UnknownSensor(f"unknown sensor {readings.sensor_id}")
             memory = _copy(self._memory.get(readings.sensor_id))
-            shelf = self._shelf_of(facts.path)
+            shelf = self._shelves.covering(facts.path, now)
             for rule in self._rules:
                 if not rule.covers(facts.path):
                     continue
@@ -122,7 +124,7 @@ class AlarmStage(BaseStage):
                     now=now,
                 )
                 if outcome.suppressed and shelf is not None:
-                    suppressed[shelf] = suppressed.get(shelf, 0) + outcome.suppressed
+                    suppressed[shelf.id] = suppressed.get(shelf.id, 0) + outcome.suppressed
                 for alarm in outcome.added:
                     session.add(alarm)
                 outcomes.append((facts, outcome))
@@ -131,23 +133,13 @@ class AlarmStage(BaseStage):
             memories[readings.sensor_id] = memory
         await session.flush()
         for shelf_id, count in suppressed.items():
-            await session.execute(
-                update(Shelf)
-                .where(Shelf.id == shelf_id)
-                .values(suppressed=Shelf.suppressed + count)
-            )
+            await count_suppressed(session, shelf_id, count)
         events = [
             await record_event(session, event, alarm_document(alarm, facts.path))
             for facts, outcome in outcomes
             for event, alarm in outcome.events
         ]
         return events, memories
-
-    def _shelf_of(self, path: str) -> int | None:
-        for shelf_id, scope in self._shelves:
-            if path == scope or path.startswith(scope + "/"):
-                return shelf_id
-        return None
 
     async def _refresh(self, envelopes: list[Envelope]) -> None:
         now = time.monotonic()
@@ -164,16 +156,16 @@ class AlarmStage(BaseStage):
                     self._sensors[facts.id] = (facts, now)
 
 
-async def load_rules_and_shelves(
-    session: AsyncSession,
-) -> tuple[list[Rule], list[tuple[int, str]]]:
-    rows = await session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True)))
-    rules = sorted((Rule.of(row) for row in rows), key=lambda r: r.id)
-    moment = utcnow()
-    shelves = await session.execute(
-        select(Shelf.id, Shelf.scope).where(Shelf.starts_at <= moment, Shelf.ends_at > moment)
-    )
-    return rules, [(int(i), str(scope)) for i, scope in shelves]
+async def load_rules_and_shelves(session: AsyncSession) -> tuple[list[Rule], ShelfMatcher]:
+    """The enabled rules (one that no longer validates is skipped, loudly) and the shelves."""
+    rules = []
+    for row in await session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True))):
+        try:
+            rules.append(Rule.of(row))
+        except ValueError as exc:  # pydantic's ValidationError included
+            log.error("alarm rule skipped: invalid parameters", rule=row.name, error=str(exc))
+    rules.sort(key=lambda r: r.id)
+    return rules, ShelfMatcher(await active_shelves(session))
 
 
 async def load_sensor_facts(session: AsyncSession, ids: list[int]) -> list[SensorFacts]:
