@@ -18,6 +18,7 @@ from shopfloor import __version__
 from shopfloor.alarms import api as alarms_api
 from shopfloor.config import Settings
 from shopfloor.core.problems import install_problem_handlers
+from shopfloor.notify import api as notify_api
 from shopfloor.observe import health
 from shopfloor.observe.metrics import metrics_endpoint
 from shopfloor.observe.middleware import RequestContextMiddleware
@@ -90,6 +91,7 @@ def create_app(
     api.include_router(plant_api.router)
     api.include_router(readings_api.router)
     api.include_router(alarms_api.router)
+    api.include_router(notify_api.router)
     api.include_router(health.router)
     api.include_router(pipeline_api.router)
     app.include_router(api)

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     alarm_tick_s: float = Field(default=1.0, gt=0)
     alarm_close_after_s: float = Field(default=3600.0, ge=0)
 
+    # Links in notifications point here; failed deliveries back off 1 s, 2 s, 4 s … capped.
+    public_url: str = "http://127.0.0.1:8000"
+    notify_max_attempts: int = Field(default=6, ge=1)
+    notify_retry_base_s: float = Field(default=1.0, gt=0)
+    notify_retry_max_s: float = Field(default=300.0, gt=0)
+
     mqtt_url: str | None = None
     mqtt_topic_prefix: str = "shopfloor/v1"
 

@@ -15,9 +15,13 @@ from contextlib import suppress
 from shopfloor.alarms.clock import AlarmClock
 from shopfloor.alarms.stages import AlarmStage
 from shopfloor.bus import Bus, create_bus
+from shopfloor.bus.base import RetryPolicy
 from shopfloor.bus.outbox import OutboxRelay
 from shopfloor.config import Settings
 from shopfloor.detection.stages import DetectStage
+from shopfloor.notify.senders import SmtpConfig
+from shopfloor.notify.stages import NotifyStage
+from shopfloor.notify.worker import DeliveryWorker
 from shopfloor.pipeline.runner import PipelineRunner
 from shopfloor.pipeline.stage import Stage
 from shopfloor.readings.events import READINGS_ACCEPTED, expand_accepted
@@ -25,10 +29,11 @@ from shopfloor.readings.store import store_for
 from shopfloor.storage import Database
 
 
-def default_stages(settings: Settings) -> list[Stage]:
+def default_stages(settings: Settings, notifier: DeliveryWorker | None = None) -> list[Stage]:
     return [
         DetectStage(settings.default_detector, settings.detector_checkpoint_s),
         AlarmStage(),
+        NotifyStage(notifier.wake if notifier is not None else None),
     ]
 
 
@@ -49,10 +54,26 @@ class Pipeline:
             recover_after_s=settings.outbox_recover_after_s,
             recover_every_s=min(5.0, settings.outbox_recover_after_s / 2),
         )
+        # Deliveries are sent where the stages run.
+        self.notifier = (
+            DeliveryWorker(
+                db,
+                smtp=SmtpConfig.from_settings(settings),
+                public_url=settings.public_url,
+                retry=RetryPolicy(
+                    max_attempts=settings.notify_max_attempts,
+                    base_delay_s=settings.notify_retry_base_s,
+                    max_delay_s=settings.notify_retry_max_s,
+                    jitter=0.5,
+                ),
+            )
+            if run_stages
+            else None
+        )
         self.runner = (
             PipelineRunner(
                 self.bus,
-                default_stages(settings),
+                default_stages(settings, self.notifier),
                 consumer_name(),
                 database=db,
                 relay=self.relay,
@@ -77,6 +98,8 @@ class Pipeline:
     async def start(self) -> None:
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.notifier is not None:
+            await self.notifier.start()
         if self.runner is not None:
             await self.runner.start()
         if self.clock is not None:
@@ -89,6 +112,8 @@ class Pipeline:
                 await task
         if self.runner is not None:
             await self.runner.stop()
+        if self.notifier is not None:
+            await self.notifier.stop()
         if self._tasks:
             self._tasks[0].cancel()
             with suppress(asyncio.CancelledError):

@@ -3,6 +3,7 @@
 from shopfloor.alarms import models as alarm_models  # noqa: F401
 from shopfloor.bus import outbox  # noqa: F401
 from shopfloor.core import idempotency  # noqa: F401
+from shopfloor.notify import models as notify_models  # noqa: F401
 from shopfloor.pipeline import models as pipeline_models  # noqa: F401
 from shopfloor.plant import models as plant_models  # noqa: F401
 from shopfloor.storage.base import Base
