@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.alarms.models import Alarm
-from shopfloor.alarms.publish import PendingEvent, alarm_document, offer, record_event
+from shopfloor.alarms.publish import PendingEvent, alarm_document, offer, record_events
 from shopfloor.alarms.rules import Rule
 from shopfloor.alarms.shelves import ShelfMatcher
 from shopfloor.alarms.stages import load_rules_and_shelves
@@ -38,6 +39,8 @@ from shopfloor.readings.store import ReadingStore
 from shopfloor.storage import Database
 
 log = structlog.get_logger("shopfloor.alarms.clock")
+# An event to record: its name and the alarm document.
+Change = tuple[str, dict[str, Any]]
 US = 1_000_000
 
 
@@ -68,21 +71,58 @@ class AlarmClock:
     async def tick(self, now: datetime | None = None) -> list[PendingEvent]:
         """One pass of every timed change; returns the events it published."""
         now = now or utcnow()
+        # Look first, in a read transaction: on SQLite a write transaction every tick would
+        # queue behind (and hold up) ingest and the stages for nothing.
         async with self.db.read() as session:
             rules, shelves = await load_rules_and_shelves(session)
+            due = await self._anything_due(session, rules, now)
+            silent = await self._silent(session, rules, shelves, now)
         by_id = {rule.id: rule for rule in rules}
         events: list[PendingEvent] = []
-        async with self.db.write() as session:
-            events += await self._escalate_and_remind(session, by_id, now)
-            events += await self._resolve_cleared(session, by_id, now)
-            await self._close_resolved(session, now)
-        try:
+        if due:
             async with self.db.write() as session:
-                events += await self._open_no_data(session, rules, shelves, now)
-        except IntegrityError:
-            pass  # another process opened them first
+                changes = await self._escalate_and_remind(session, by_id, now)
+                changes += await self._resolve_cleared(session, by_id, now)
+                await self._close_resolved(session, now)
+                await session.flush()
+                events += await record_events(session, changes, now)
+        if silent:
+            try:
+                async with self.db.write() as session:
+                    opened = await self._open_no_data(session, silent, now)
+                    events += await record_events(session, opened, now)
+            except IntegrityError:
+                pass  # another process opened them first
         offer(self.relay, events)
         return events
+
+    async def _anything_due(self, session: AsyncSession, rules: list[Rule], now: datetime) -> bool:
+        """Whether an escalation, reminder, resolution or closing may be due (never misses one;
+        may say yes when the write pass then finds nothing)."""
+        soonest = min(
+            (
+                min(r.params["escalate_after_seconds"], r.params["remind_every_seconds"])
+                for r in rules
+            ),
+            default=0.0,
+        )
+        clear_s = min((r.params["clear_seconds"] for r in rules), default=0.0)
+        remind_after = now - timedelta(seconds=soonest)
+        candidates = or_(
+            and_(
+                Alarm.state == "open",
+                func.coalesce(Alarm.last_notified_at, Alarm.opened_at) <= remind_after,
+            ),
+            and_(
+                Alarm.state.in_(("open", "acknowledged")),
+                Alarm.cleared_at <= now - timedelta(seconds=clear_s),
+            ),
+            and_(
+                Alarm.state == "resolved",
+                Alarm.resolved_at <= now - timedelta(seconds=self.close_after_s),
+            ),
+        )
+        return await session.scalar(select(Alarm.id).where(candidates).limit(1)) is not None
 
     def _locked(self, query: Select) -> Select:
         if self.db.dialect == "postgresql":
@@ -91,7 +131,7 @@ class AlarmClock:
 
     async def _escalate_and_remind(
         self, session: AsyncSession, rules: dict[int, Rule], now: datetime
-    ) -> list[PendingEvent]:
+    ) -> list[Change]:
         query = select(Alarm, Sensor.path).join(Sensor).where(Alarm.state == "open")
         events = []
         for alarm, path in (await session.execute(self._locked(query))).all():
@@ -104,17 +144,17 @@ class AlarmClock:
                 alarm.escalated_at = now
                 alarm.last_notified_at = now
                 alarm.severity = rule.escalated_severity
-                events.append(await _event(session, "alarm.escalated", alarm, path, now))
+                events.append(("alarm.escalated", alarm_document(alarm, path)))
                 continue
             last = alarm.last_notified_at or alarm.opened_at
             if (now - last).total_seconds() >= rule.params["remind_every_seconds"]:
                 alarm.last_notified_at = now
-                events.append(await _event(session, "alarm.reminder", alarm, path, now))
+                events.append(("alarm.reminder", alarm_document(alarm, path)))
         return events
 
     async def _resolve_cleared(
         self, session: AsyncSession, rules: dict[int, Rule], now: datetime
-    ) -> list[PendingEvent]:
+    ) -> list[Change]:
         query = (
             select(Alarm, Sensor.path)
             .join(Sensor)
@@ -126,7 +166,7 @@ class AlarmClock:
             clear_s = rule.params["clear_seconds"] if rule else 0.0
             if alarm.cleared_at is not None and (now - alarm.cleared_at).total_seconds() >= clear_s:
                 resolve_by_condition(alarm, now)
-                events.append(await _event(session, "alarm.resolved", alarm, path, now))
+                events.append(("alarm.resolved", alarm_document(alarm, path)))
         return events
 
     async def _close_resolved(self, session: AsyncSession, now: datetime) -> None:
@@ -136,13 +176,14 @@ class AlarmClock:
             alarm.state = "closed"
             alarm.closed_at = now
 
-    async def _open_no_data(
+    async def _silent(
         self,
         session: AsyncSession,
         rules: list[Rule],
         shelves: ShelfMatcher,
         now: datetime,
-    ) -> list[PendingEvent]:
+    ) -> list[tuple[int, str, Rule, int]]:
+        """(sensor id, path, rule, last reading) of the sensors a no_data rule finds silent."""
         watching = [rule for rule in rules if rule.kind == "no_data"]
         if not watching:
             return []
@@ -158,15 +199,9 @@ class AlarmClock:
         latest = {
             sid: ts for sid, ts, _ in await self.store.latest(session, [s[0] for s in sensors])
         }
-        taken = set(
-            (
-                await session.execute(
-                    select(Alarm.sensor_id, Alarm.rule).where(Alarm.state != "closed")
-                )
-            ).all()
-        )
+        taken = await _taken(session)
         now_us = to_epoch_us(now)
-        events = []
+        silent = []
         for sensor_id, path, interval in sensors:
             last_us = latest.get(sensor_id)
             if last_us is None or shelves.covering(path, now) is not None:
@@ -175,13 +210,29 @@ class AlarmClock:
                 silent_us = int(float(rule.params.get("intervals", 5)) * interval * US)
                 if not rule.covers(path) or (sensor_id, rule.name) in taken:
                     continue
-                if now_us - last_us < silent_us:
-                    continue
-                alarm = _no_data_alarm(rule, sensor_id, last_us, now)
-                session.add(alarm)
-                await session.flush()
-                events.append(await _event(session, "alarm.opened", alarm, path, now))
+                if now_us - last_us >= silent_us:
+                    silent.append((sensor_id, path, rule, last_us))
+        return silent
+
+    async def _open_no_data(
+        self, session: AsyncSession, silent: list[tuple[int, str, Rule, int]], now: datetime
+    ) -> list[Change]:
+        taken = await _taken(session)  # again, inside the write: another process may have
+        events = []
+        for sensor_id, path, rule, last_us in silent:
+            if (sensor_id, rule.name) in taken:
+                continue
+            alarm = _no_data_alarm(rule, sensor_id, last_us, now)
+            session.add(alarm)
+            await session.flush()
+            events.append(("alarm.opened", alarm_document(alarm, path)))
         return events
+
+
+async def _taken(session: AsyncSession) -> set[tuple[int, str]]:
+    """(sensor, rule) pairs that have an alarm not closed."""
+    rows = await session.execute(select(Alarm.sensor_id, Alarm.rule).where(Alarm.state != "closed"))
+    return {(int(sid), str(rule)) for sid, rule in rows.all()}
 
 
 def _no_data_alarm(rule: Rule, sensor_id: int, last_us: int, now: datetime) -> Alarm:
@@ -200,9 +251,3 @@ def _no_data_alarm(rule: Rule, sensor_id: int, last_us: int, now: datetime) -> A
         last_reading_us=last_us,
         escalation_level=0,
     )
-
-
-async def _event(
-    session: AsyncSession, event: str, alarm: Alarm, path: str, now: datetime
-) -> PendingEvent:
-    return await record_event(session, event, alarm_document(alarm, path), now)

@@ -89,6 +89,24 @@ async def record_event(
     return PendingEvent(row_id, envelope)
 
 
+async def record_events(
+    session: AsyncSession, events: list[tuple[str, dict[str, Any]]], at: datetime | None = None
+) -> list[PendingEvent]:
+    """``record_event`` for many (event, document) pairs, in one statement."""
+    stamp = rfc3339(at or utcnow())
+    payloads = [(doc["path"], event_payload(event, doc, stamp)) for event, doc in events]
+    recorded = await outbox.add_many(session, ALARM_EVENTS, payloads)
+    return [
+        PendingEvent(
+            row_id,
+            Envelope(
+                topic=ALARM_EVENTS, key=key, payload=payload, id=f"outbox-{row_id}", created_at=t
+            ),
+        )
+        for (row_id, t), (key, payload) in zip(recorded, payloads, strict=True)
+    ]
+
+
 def offer(relay: outbox.OutboxRelay | None, events: Iterable[PendingEvent]) -> None:
     """Hand committed events to the relay (without one, its recovery publishes them later)."""
     if relay is None:

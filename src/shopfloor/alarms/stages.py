@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.alarms.models import Alarm, AlarmRule, ProcessedMessage
-from shopfloor.alarms.publish import PendingEvent, alarm_document, offer, record_event
+from shopfloor.alarms.publish import PendingEvent, alarm_document, offer, record_events
 from shopfloor.alarms.rules import Rule, SensorFacts, SensorMemory, evaluate
 from shopfloor.alarms.shelves import ShelfMatcher, active_shelves, count_suppressed
 from shopfloor.alarms.transitions import Outcome, apply_readings
@@ -134,11 +134,14 @@ class AlarmStage(BaseStage):
         await session.flush()
         for shelf_id, count in suppressed.items():
             await count_suppressed(session, shelf_id, count)
-        events = [
-            await record_event(session, event, alarm_document(alarm, facts.path))
-            for facts, outcome in outcomes
-            for event, alarm in outcome.events
-        ]
+        events = await record_events(
+            session,
+            [
+                (event, alarm_document(alarm, facts.path))
+                for facts, outcome in outcomes
+                for event, alarm in outcome.events
+            ],
+        )
         return events, memories
 
     async def _refresh(self, envelopes: list[Envelope]) -> None:

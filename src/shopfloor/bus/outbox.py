@@ -59,6 +59,20 @@ async def add(
     return int(result.scalar_one())
 
 
+async def add_many(
+    session: AsyncSession, topic: str, events: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[int, float]]:
+    """Record several (key, payload) events in one statement; their (outbox id, created_at)."""
+    if not events:
+        return []
+    now = time.time()
+    rows = [{"topic": topic, "key": k, "payload": p, "created_at": now} for k, p in events]
+    result = await session.execute(
+        insert(OutboxRow).returning(OutboxRow.id, sort_by_parameter_order=True), rows
+    )
+    return [(int(row_id), now) for row_id in result.scalars()]
+
+
 Expander = Callable[[AsyncSession, OutboxRow], Awaitable[list[Envelope]]]
 Build = Callable[[], list[Envelope]]
 

@@ -104,6 +104,8 @@ class DetectStage(BaseStage):
         self._checkpointer = context.checkpointer(self.checkpoint_interval_s)
         # Rebuilt on first use: a restart over many sensors does not build them all up front.
         self._saved = await self._checkpointer.load()
+        # Load the compiled detector now, not in the first batch's latency.
+        make_detector(self.default_detector).update([0.0], [0.0])
         self._checkpointer.start()
 
     async def stop(self) -> None:
