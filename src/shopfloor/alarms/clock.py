@@ -4,7 +4,8 @@ Every tick, in the process(es) running the pipeline:
 
 * an alarm left unacknowledged past its rule's ``escalate_after_seconds`` escalates once (higher
   severity, so subscriptions with a higher minimum hear of it): ``alarm.escalated``;
-* an unacknowledged alarm reminds every ``remind_every_seconds``: ``alarm.reminder``;
+* an escalated alarm still unacknowledged reminds every ``remind_every_seconds``:
+  ``alarm.reminder``;
 * an alarm whose condition cleared and stayed clear for ``clear_seconds`` of wall time resolves
   (readings that stop after clearing cannot hold it open);
 * a resolved alarm closes after ``alarm_close_after_s``;
@@ -138,16 +139,18 @@ class AlarmClock:
             rule = rules.get(alarm.rule_id or -1)
             if rule is None:
                 continue
-            since_open = (now - alarm.opened_at).total_seconds()
-            if alarm.escalation_level == 0 and since_open >= rule.params["escalate_after_seconds"]:
-                alarm.escalation_level = 1
-                alarm.escalated_at = now
-                alarm.last_notified_at = now
-                alarm.severity = rule.escalated_severity
-                events.append(("alarm.escalated", alarm_document(alarm, path)))
+            # Counted from when it was raised (wall time), not from its readings' time: an
+            # alarm raised from late or backfilled readings gets its full time too.
+            waited = (now - (alarm.last_notified_at or alarm.opened_at)).total_seconds()
+            if alarm.escalation_level == 0:
+                if waited >= rule.params["escalate_after_seconds"]:
+                    alarm.escalation_level = 1
+                    alarm.escalated_at = now
+                    alarm.last_notified_at = now
+                    alarm.severity = rule.escalated_severity
+                    events.append(("alarm.escalated", alarm_document(alarm, path)))
                 continue
-            last = alarm.last_notified_at or alarm.opened_at
-            if (now - last).total_seconds() >= rule.params["remind_every_seconds"]:
+            if waited >= rule.params["remind_every_seconds"]:
                 alarm.last_notified_at = now
                 events.append(("alarm.reminder", alarm_document(alarm, path)))
         return events
@@ -248,6 +251,7 @@ def _no_data_alarm(rule: Rule, sensor_id: int, last_us: int, now: datetime) -> A
         count=1,
         opened_at=now,
         last_seen_at=now,
+        last_notified_at=now,
         last_reading_us=last_us,
         escalation_level=0,
     )

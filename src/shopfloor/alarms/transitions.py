@@ -63,7 +63,7 @@ def apply_readings(
             if alarm is not None:  # resolved: that episode is over, this is a new one
                 alarm.state = "closed"
                 alarm.closed_at = now
-            alarm = _opened(rule, sensor, t, float(values[i]), float(scores[i]))
+            alarm = _opened(rule, sensor, t, float(values[i]), float(scores[i]), now)
             outcome.added.append(alarm)
             outcome.events.append(("alarm.opened", alarm))
         else:
@@ -101,7 +101,9 @@ def _count_on(alarm: Alarm, t: int, value: float, score: float) -> None:
         alarm.score = score
 
 
-def _opened(rule: Rule, sensor: SensorFacts, t: int, value: float, score: float) -> Alarm:
+def _opened(
+    rule: Rule, sensor: SensorFacts, t: int, value: float, score: float, now: datetime
+) -> Alarm:
     return Alarm(
         sensor_id=sensor.id,
         rule=rule.name,
@@ -116,6 +118,7 @@ def _opened(rule: Rule, sensor: SensorFacts, t: int, value: float, score: float)
         opened_at=moment(t),
         last_seen_at=moment(t),
         last_reading_us=t,
+        last_notified_at=now,  # raised now: escalation and reminders count from here
         escalation_level=0,
     )
 
