@@ -47,14 +47,22 @@ def apply_readings(
     live = alarm is not None and alarm.state in ACTIVE
     if not conditions.active.any() and not live and pending is None:
         return outcome  # the common case: nothing happening, nothing open
-    for i in np.flatnonzero(conditions.active | conditions.clear):
-        t = int(ts[i])
-        if conditions.active[i]:
-            if alarm is not None and alarm.state in ACTIVE:
-                _count_on(alarm, t, float(values[i]), float(scores[i]))
+    for_us, clear_us = rule.for_us, rule.clear_us
+    tally = _Tally(alarm) if alarm is not None and live else None
+    rows = np.flatnonzero(conditions.active | conditions.clear)
+    for t, active, value, score in zip(
+        ts[rows].tolist(),
+        conditions.active[rows].tolist(),
+        values[rows].tolist(),
+        scores[rows].tolist(),
+        strict=True,
+    ):
+        if active:
+            if tally is not None:
+                tally.count(t, value, score)
                 continue
             pending = t if pending is None else pending
-            if t - pending < rule.for_us:
+            if t - pending < for_us:
                 continue
             pending = None
             if shelved:
@@ -63,19 +71,23 @@ def apply_readings(
             if alarm is not None:  # resolved: that episode is over, this is a new one
                 alarm.state = "closed"
                 alarm.closed_at = now
-            alarm = _opened(rule, sensor, t, float(values[i]), float(scores[i]), now)
+            alarm = _opened(rule, sensor, t, value, score, now)
             outcome.added.append(alarm)
             outcome.events.append(("alarm.opened", alarm))
+            tally = _Tally(alarm)
         else:
             pending = None
-            if alarm is None or alarm.state not in ACTIVE or t < alarm.last_reading_us:
+            if tally is None or t < tally.last_t:
                 continue
-            if alarm.cleared_reading_us is None:
-                alarm.cleared_reading_us = t
-                alarm.cleared_at = now
-            if t - alarm.cleared_reading_us >= rule.clear_us:
-                resolve_by_condition(alarm, now)
-                outcome.events.append(("alarm.resolved", alarm))
+            if tally.cleared_t is None:
+                tally.cleared_t = t
+            if t - tally.cleared_t >= clear_us:
+                tally.write(now)
+                resolve_by_condition(tally.alarm, now)
+                outcome.events.append(("alarm.resolved", tally.alarm))
+                tally = None
+    if tally is not None:
+        tally.write(now)
     if pending is None:
         memory.pending_since_us.pop(rule.name, None)
     else:
@@ -90,15 +102,35 @@ def resolve_by_condition(alarm: Alarm, now: datetime) -> None:
     alarm.resolution = "condition"
 
 
-def _count_on(alarm: Alarm, t: int, value: float, score: float) -> None:
-    alarm.count += 1
-    alarm.cleared_at = None
-    alarm.cleared_reading_us = None
-    if t > alarm.last_reading_us:
-        alarm.last_reading_us = t
-        alarm.last_seen_at = moment(t)
-        alarm.value = value
-        alarm.score = score
+class _Tally:
+    """What readings do to a live alarm, kept in plain locals and written to it once: setting
+    ORM attributes reading by reading costs more than the rest of the evaluation."""
+
+    def __init__(self, alarm: Alarm) -> None:
+        self.alarm = alarm
+        self.added = 0
+        self.last_t = alarm.last_reading_us
+        self.last: tuple[float, float] | None = None
+        self.cleared_t = alarm.cleared_reading_us
+
+    def count(self, t: int, value: float, score: float) -> None:
+        self.added += 1
+        self.cleared_t = None
+        if t > self.last_t:
+            self.last_t = t
+            self.last = (value, score)
+
+    def write(self, now: datetime) -> None:
+        alarm = self.alarm
+        if self.added:
+            alarm.count += self.added
+        if self.last is not None:
+            alarm.last_reading_us = self.last_t
+            alarm.last_seen_at = moment(self.last_t)
+            alarm.value, alarm.score = self.last
+        if self.cleared_t != alarm.cleared_reading_us:
+            alarm.cleared_reading_us = self.cleared_t
+            alarm.cleared_at = None if self.cleared_t is None else now
 
 
 def _opened(
