@@ -86,9 +86,17 @@ class Settled:
 
 
 class Alarms:
-    """The open limits alarms, read straight from the database: sensor id → (count, last µs)."""
+    """The limits alarms, read straight from the database: sensor id → (count, last µs).
 
-    SQL = "SELECT sensor_id, count, last_reading_us FROM alarms WHERE state <> 'closed'"
+    The count sums every limits alarm of the sensor (one that resolved and closed counted its
+    breaches too); the last reading is the newest any of them counted. Other rules (the
+    detector's anomaly alarms) are left out.
+    """
+
+    SQL = (
+        "SELECT sensor_id, sum(count), max(last_reading_us) FROM alarms "
+        "WHERE rule = 'limits' GROUP BY sensor_id"
+    )
 
     def __init__(self, db: Database) -> None:
         self.db = db
