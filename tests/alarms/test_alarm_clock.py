@@ -94,6 +94,7 @@ async def test_a_silent_sensor_raises_no_data(app, client, plant, clock):
     body = {"series": [{"sensor": OIL, "ts": [now], "values": [50.0]}]}
     assert (await client.post("/readings", json=body)).status_code == 202
 
+    assert await clock.tick(utcnow()) == []  # the clock sees the newest reading arrive
     assert await clock.tick(utcnow() + timedelta(seconds=30)) == []  # 3 intervals: fine
     opened = await clock.tick(utcnow() + timedelta(seconds=51))  # 5 intervals silent
     twice = await clock.tick(utcnow() + timedelta(seconds=80))
@@ -114,4 +115,15 @@ async def test_a_disabled_rule_is_not_applied(app, client, plant, clock):
     body = {"series": [{"sensor": OIL, "ts": [now], "values": [50.0]}]}
     assert (await client.post("/readings", json=body)).status_code == 202
 
+    assert await clock.tick(utcnow()) == []
     assert await clock.tick(utcnow() + timedelta(hours=1)) == []
+
+
+async def test_a_backfill_of_old_readings_is_not_silence(app, client, plant, clock):
+    await client.patch(f"/sensors/{plant[OIL]}", json={"sampling_interval_s": 10})
+    two_hours_ago = int(utcnow().timestamp()) - 7200
+    for step in range(3):  # old readings keep arriving, each batch newer than the last
+        first = two_hours_ago + 600 * step
+        body = {"series": [{"sensor": OIL, "ts": [first, first + 10], "values": [50.0, 50.0]}]}
+        assert (await client.post("/readings", json=body)).status_code == 202
+        assert await clock.tick(utcnow() + timedelta(seconds=40 * step)) == []

@@ -47,7 +47,7 @@ async def test_the_built_in_rules_are_there_out_of_the_box(client):
     limits = rules["limits"]["params"]
     assert rules["limits"]["kind"] == "threshold"
     assert (limits["low"], limits["high"], limits["deadband_percent"]) == (None, None, 2)
-    assert rules["anomaly"]["params"]["threshold"] == 0.5
+    assert rules["anomaly"]["params"]["threshold"] == 0.8
     assert rules["no_data"]["params"]["intervals"] == 5
 
 

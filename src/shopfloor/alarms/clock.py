@@ -9,7 +9,8 @@ Every tick, in the process(es) running the pipeline:
 * an alarm whose condition cleared and stayed clear for ``clear_seconds`` of wall time resolves
   (readings that stop after clearing cannot hold it open);
 * a resolved alarm closes after ``alarm_close_after_s``;
-* a sensor silent for its no_data rule's ``intervals`` sampling intervals opens ``no_data``.
+* a sensor silent for its no_data rule's ``intervals`` sampling intervals opens ``no_data``:
+  both its newest reading is that old and nothing newer arrived for that long.
 
 Rows are changed in write transactions that lock what they change (``SKIP LOCKED`` on
 PostgreSQL; SQLite serialises writers), so several processes ticking at once do each change
@@ -60,6 +61,10 @@ class AlarmClock:
         self.relay = relay
         self.tick_s = tick_s
         self.close_after_s = close_after_s
+        # sensor → (its newest reading, when this clock first saw that reading newest): silence
+        # is judged by what arrives, so a backfill of old readings or a skewed device clock
+        # does not look like a silent sensor.
+        self._newest: dict[int, tuple[int, int]] = {}
 
     async def run(self) -> None:
         while True:
@@ -209,11 +214,15 @@ class AlarmClock:
             last_us = latest.get(sensor_id)
             if last_us is None or shelves.covering(path, now) is not None:
                 continue  # never reported yet, or shelved
+            seen_newest, since_us = self._newest.get(sensor_id, (None, now_us))
+            if seen_newest != last_us:
+                self._newest[sensor_id] = (last_us, now_us)
+                since_us = now_us
             for rule in watching:
                 silent_us = int(float(rule.params.get("intervals", 5)) * interval * US)
                 if not rule.covers(path) or (sensor_id, rule.name) in taken:
                     continue
-                if now_us - last_us >= silent_us:
+                if now_us - last_us >= silent_us and now_us - since_us >= silent_us:
                     silent.append((sensor_id, path, rule, last_us))
         return silent
 
