@@ -19,9 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopfloor.alarms.models import Alarm, AlarmRule
 from shopfloor.alarms.schemas import RuleCreate, RuleOut, RuleUpdate, rule_params, stored_params
 from shopfloor.core.clock import utcnow
-from shopfloor.core.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
-
-MAX_ID = 2**31 - 1
+from shopfloor.core.errors import AlreadyExists, Conflict, ValidationFailed
+from shopfloor.storage.lookup import get_or_404
 
 
 def checked_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -91,10 +90,7 @@ async def list_rules(
 
 
 async def get_rule(session: AsyncSession, rule_id: int) -> AlarmRule:
-    rule = await session.get(AlarmRule, rule_id) if 0 < rule_id <= MAX_ID else None
-    if rule is None:
-        raise NotFound(f"alarm rule {rule_id} does not exist")
-    return rule
+    return await get_or_404(session, AlarmRule, rule_id, "alarm rule")
 
 
 async def update_rule(session: AsyncSession, rule_id: int, data: RuleUpdate) -> AlarmRule:

@@ -21,11 +21,11 @@ from shopfloor.alarms import publish
 from shopfloor.alarms.models import Alarm, AlarmNote
 from shopfloor.alarms.publish import PendingEvent
 from shopfloor.core.clock import utcnow
-from shopfloor.core.errors import IllegalTransition, NotFound
+from shopfloor.core.errors import IllegalTransition
 from shopfloor.core.paths import subtree_bounds
 from shopfloor.plant.models import Sensor
+from shopfloor.storage.lookup import get_or_404, is_row_id
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
 ACKNOWLEDGEABLE = ("open",)
 RESOLVABLE = ("open", "acknowledged")
 ASSIGNABLE = ("open", "acknowledged", "resolved")
@@ -77,14 +77,7 @@ async def _notes_of(session: AsyncSession, alarm_ids: list[int]) -> dict[int, li
 
 
 async def _alarm(session: AsyncSession, alarm_id: int, *, fresh: bool = False) -> Alarm:
-    alarm = (
-        await session.get(Alarm, alarm_id, populate_existing=fresh)
-        if 0 < alarm_id <= MAX_ID
-        else None
-    )
-    if alarm is None:
-        raise NotFound(f"alarm {alarm_id} does not exist")
-    return alarm
+    return await get_or_404(session, Alarm, alarm_id, "alarm", populate_existing=fresh)
 
 
 async def _document(session: AsyncSession, alarm: Alarm) -> dict[str, Any]:
@@ -105,7 +98,7 @@ async def _transition(
     values: dict[str, Any],
 ) -> Alarm:
     """Apply ``values`` when the alarm's state is one of ``allowed``, else 409 (or 404)."""
-    if 0 < alarm_id <= MAX_ID:
+    if is_row_id(alarm_id):
         result = await session.execute(
             update(Alarm)
             .where(Alarm.id == alarm_id, Alarm.state.in_(allowed))

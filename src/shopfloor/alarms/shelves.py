@@ -20,11 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopfloor.alarms.models import Shelf
 from shopfloor.alarms.schemas import ShelfCreate, ShelfOut
 from shopfloor.core.clock import utcnow
-from shopfloor.core.errors import NotFound, ValidationFailed
+from shopfloor.core.errors import ValidationFailed
 from shopfloor.core.paths import ancestors
 from shopfloor.plant import repository as plant
-
-MAX_ID = 2**31 - 1
+from shopfloor.storage.lookup import get_or_404
 
 
 def is_active(shelf: Shelf, at: datetime) -> bool:
@@ -94,10 +93,7 @@ async def list_shelves(
 
 
 async def get_shelf(session: AsyncSession, shelf_id: int) -> Shelf:
-    shelf = await session.get(Shelf, shelf_id) if 0 < shelf_id <= MAX_ID else None
-    if shelf is None:
-        raise NotFound(f"shelf {shelf_id} does not exist")
-    return shelf
+    return await get_or_404(session, Shelf, shelf_id, "shelf")
 
 
 async def end_shelf(session: AsyncSession, shelf_id: int, at: datetime) -> Shelf:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 from abc import ABC, abstractmethod
+from functools import cache
 from typing import Any, ClassVar
 
 import numpy as np
@@ -50,9 +52,14 @@ class Detector(ABC):
         self._state: np.ndarray | None = None
 
     # -- what a detector defines ---------------------------------------------------------------
-    @abstractmethod
     def params(self) -> dict[str, Any]:
-        """The hyperparameters, as passed to ``__init__``."""
+        """The hyperparameters, as passed to ``__init__`` (keyword-only, each kept as the
+        attribute of its name)."""
+        return {name: getattr(self, name) for name in _hyperparameter_names(type(self))}
+
+    def _kernel_params(self) -> tuple[float, ...]:
+        """The hyperparameters as a compiled loop takes them: floats, in ``__init__`` order."""
+        return tuple(float(value) for value in self.params().values())
 
     @abstractmethod
     def _new_state(self) -> np.ndarray:
@@ -158,3 +165,13 @@ class Detector(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
+
+
+@cache
+def _hyperparameter_names(kind: type[Detector]) -> tuple[str, ...]:
+    signature = inspect.signature(kind.__init__)
+    return tuple(
+        name
+        for name, parameter in signature.parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    )

@@ -8,8 +8,6 @@ surprise is calibrated and held off like every detector's (``kernels``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from shopfloor.detection.base import Detector
@@ -48,17 +46,6 @@ class EwmaDetector(Detector):
         self.damping = damping
         self.rarity_decades = rarity_decades
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "level_alpha": self.level_alpha,
-            "scale_alpha": self.scale_alpha,
-            "calibration_fade": self.calibration_fade,
-            "alert_level": self.alert_level,
-            "hold_readings": self.hold_readings,
-            "damping": self.damping,
-            "rarity_decades": self.rarity_decades,
-        }
-
     def _new_state(self) -> np.ndarray:
         state = np.zeros(EWMA_STATE_SIZE)
         init_hold(state, E_HOLD)
@@ -66,5 +53,4 @@ class EwmaDetector(Detector):
         return state
 
     def _run(self, state: np.ndarray, t: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-        p = self.params()
-        ewma_kernel(state, t, x, out, tuple(float(p[k]) for k in p))
+        ewma_kernel(state, t, x, out, self._kernel_params())

@@ -19,8 +19,6 @@ Numenta Anomaly Benchmark (``benchmarks/nab.py``; figures in ``docs/benchmarks.m
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from shopfloor.detection.base import Detector
@@ -68,21 +66,6 @@ class SeasonalDetector(Detector):
         self.damping = damping
         self.rarity_decades = rarity_decades
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "level_alpha": self.level_alpha,
-            "scale_alpha": self.scale_alpha,
-            "slow_alpha": self.slow_alpha,
-            "noise_alpha": self.noise_alpha,
-            "profile_alpha": self.profile_alpha,
-            "noise_weight": self.noise_weight,
-            "calibration_fade": self.calibration_fade,
-            "alert_level": self.alert_level,
-            "hold_readings": self.hold_readings,
-            "damping": self.damping,
-            "rarity_decades": self.rarity_decades,
-        }
-
     def _new_state(self) -> np.ndarray:
         state = np.zeros(SEASONAL_STATE_SIZE)
         init_hold(state, HOLD)
@@ -91,23 +74,4 @@ class SeasonalDetector(Detector):
         return state
 
     def _run(self, state: np.ndarray, t: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-        p = self.params()
-        seasonal_kernel(
-            state,
-            t,
-            x,
-            out,
-            (
-                float(p["level_alpha"]),
-                float(p["scale_alpha"]),
-                float(p["slow_alpha"]),
-                float(p["noise_alpha"]),
-                float(p["profile_alpha"]),
-                float(p["noise_weight"]),
-                float(p["calibration_fade"]),
-                float(p["alert_level"]),
-                float(p["hold_readings"]),
-                float(p["damping"]),
-                float(p["rarity_decades"]),
-            ),
-        )
+        seasonal_kernel(state, t, x, out, self._kernel_params())

@@ -22,7 +22,7 @@ from shopfloor.notify.schemas import (
     SubscriptionUpdate,
     channel_out,
 )
-from shopfloor.notify.service import MAX_ID
+from shopfloor.storage.lookup import MAX_ID
 
 router = APIRouter(tags=["notifications"])
 

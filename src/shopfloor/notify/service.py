@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.core.clock import utcnow
-from shopfloor.core.errors import AlreadyExists, NotFound, ValidationFailed
+from shopfloor.core.errors import AlreadyExists, ValidationFailed
 from shopfloor.notify.models import Channel, Delivery, Subscription
 from shopfloor.notify.schemas import (
     ChannelCreate,
@@ -18,8 +18,7 @@ from shopfloor.notify.schemas import (
     SubscriptionUpdate,
     checked_config,
 )
-
-MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
+from shopfloor.storage.lookup import get_or_404, is_row_id
 
 
 async def _name_free(session: AsyncSession, name: str, but: int | None = None) -> None:
@@ -50,10 +49,7 @@ async def create_channel(session: AsyncSession, data: ChannelCreate) -> Channel:
 
 
 async def get_channel(session: AsyncSession, channel_id: int) -> Channel:
-    channel = await session.get(Channel, channel_id) if 0 < channel_id <= MAX_ID else None
-    if channel is None:
-        raise NotFound(f"channel {channel_id} does not exist")
-    return channel
+    return await get_or_404(session, Channel, channel_id, "channel")
 
 
 async def list_channels(session: AsyncSession, after: int | None, limit: int) -> Sequence[Channel]:
@@ -101,7 +97,7 @@ async def delete_channel(session: AsyncSession, channel_id: int) -> None:
 
 
 async def create_subscription(session: AsyncSession, data: SubscriptionCreate) -> Subscription:
-    if not 0 < data.channel_id <= MAX_ID or await session.get(Channel, data.channel_id) is None:
+    if not is_row_id(data.channel_id) or await session.get(Channel, data.channel_id) is None:
         msg = f"channel {data.channel_id} does not exist"
         raise ValidationFailed(
             msg, errors=[{"loc": ["channel_id"], "msg": msg, "type": "not_found"}]
@@ -122,12 +118,7 @@ async def create_subscription(session: AsyncSession, data: SubscriptionCreate) -
 
 
 async def get_subscription(session: AsyncSession, subscription_id: int) -> Subscription:
-    found = (
-        await session.get(Subscription, subscription_id) if 0 < subscription_id <= MAX_ID else None
-    )
-    if found is None:
-        raise NotFound(f"subscription {subscription_id} does not exist")
-    return found
+    return await get_or_404(session, Subscription, subscription_id, "subscription")
 
 
 async def list_subscriptions(
@@ -163,10 +154,7 @@ async def delete_subscription(session: AsyncSession, subscription_id: int) -> No
 
 
 async def get_delivery(session: AsyncSession, delivery_id: int) -> Delivery:
-    found = await session.get(Delivery, delivery_id) if 0 < delivery_id <= MAX_ID else None
-    if found is None:
-        raise NotFound(f"delivery {delivery_id} does not exist")
-    return found
+    return await get_or_404(session, Delivery, delivery_id, "delivery")
 
 
 async def list_deliveries(

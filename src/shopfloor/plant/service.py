@@ -5,14 +5,13 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.core.clock import utcnow
-from shopfloor.core.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
+from shopfloor.core.errors import AlreadyExists, Conflict, ValidationFailed
 from shopfloor.core.paths import ASSET_KINDS, ancestors, default_kind_for_depth, parent_path
 from shopfloor.plant import repository
 from shopfloor.plant.models import Asset, Sensor
 from shopfloor.plant.schemas import AssetCreate, AssetUpdate, SensorCreate, SensorUpdate
 from shopfloor.readings.store import ReadingStore
-
-MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
+from shopfloor.storage.lookup import get_or_404
 
 
 def _field_error(field: str, msg: str) -> ValidationFailed:
@@ -55,10 +54,7 @@ async def create_asset(session: AsyncSession, data: AssetCreate) -> Asset:
 
 
 async def get_asset(session: AsyncSession, asset_id: int) -> Asset:
-    asset = await session.get(Asset, asset_id) if 0 < asset_id <= MAX_ID else None
-    if asset is None:
-        raise NotFound(f"asset {asset_id} does not exist")
-    return asset
+    return await get_or_404(session, Asset, asset_id, "asset")
 
 
 async def update_asset(session: AsyncSession, asset_id: int, data: AssetUpdate) -> Asset:
@@ -125,10 +121,7 @@ async def register_sensor(session: AsyncSession, path: str) -> Sensor:
 
 
 async def get_sensor(session: AsyncSession, sensor_id: int) -> Sensor:
-    sensor = await session.get(Sensor, sensor_id) if 0 < sensor_id <= MAX_ID else None
-    if sensor is None:
-        raise NotFound(f"sensor {sensor_id} does not exist")
-    return sensor
+    return await get_or_404(session, Sensor, sensor_id, "sensor")
 
 
 async def update_sensor(session: AsyncSession, sensor_id: int, data: SensorUpdate) -> Sensor:

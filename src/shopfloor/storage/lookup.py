@@ -1,0 +1,26 @@
+"""Rows by id for the API: a 404 for an id that names nothing, whatever its size."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopfloor.core.errors import NotFound
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns: a larger one cannot name a row
+Row = TypeVar("Row")
+
+
+def is_row_id(row_id: int) -> bool:
+    return 0 < row_id <= MAX_ID
+
+
+async def get_or_404(
+    session: AsyncSession, model: type[Row], row_id: int, what: str, **options: Any
+) -> Row:
+    """The ``model`` row with ``row_id``, else ``NotFound`` saying "<what> <id> does not exist"."""
+    row = await session.get(model, row_id, **options) if is_row_id(row_id) else None
+    if row is None:
+        raise NotFound(f"{what} {row_id} does not exist")
+    return row
