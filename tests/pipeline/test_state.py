@@ -180,3 +180,25 @@ async def test_a_restarted_stage_resumes_and_replays_change_nothing(bus, databas
         assert second.states[key]["count"] == 15
         assert math.isclose(second.states[key]["mean"], 7.0)
     assert await StateStore(database).load(name) == second.states
+
+
+class LiveModel:
+    """A stage's working object: saved as its document, taken when the checkpoint is saved."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def document(self) -> dict:
+        return {"seen": self.seen}
+
+
+async def test_an_object_is_saved_as_its_document_as_of_the_save(database):
+    name = unique("live")
+    model = LiveModel()
+    checkpointer = Checkpointer(StateStore(database), name, interval_s=3600)
+    checkpointer.put("oil-temp", model)
+    model.seen = 7  # changed after the put: the save takes it as it is by then
+
+    await checkpointer.save()
+
+    assert await StateStore(database).load(name) == {"oil-temp": {"seen": 7}}

@@ -110,7 +110,7 @@ class DetectStage(BaseStage):
 
     async def stop(self) -> None:
         if self._checkpointer is not None:
-            self._checkpointer.put_many(self._documents(self._detectors))
+            self._checkpointer.put_many({str(sid): d for sid, d in self._detectors.items()})
             await self._checkpointer.close()
 
     async def handle(self, envelopes: list[Envelope]) -> None:
@@ -121,9 +121,8 @@ class DetectStage(BaseStage):
         scored = {e.id: self._score(e) for e in ordered}
         await self.context.publish([scored[e.id] for e in envelopes])
         if self._checkpointer is not None:
-            self._checkpointer.put_many(
-                self._documents({sid: self._detectors[sid] for sid in sensor_ids})
-            )
+            # The detectors themselves: their documents are made when the checkpoint is saved.
+            self._checkpointer.put_many({str(sid): self._detectors[sid] for sid in sensor_ids})
 
     def _score(self, envelope: Envelope) -> Envelope:
         payload = envelope.payload
@@ -172,10 +171,6 @@ class DetectStage(BaseStage):
         except Exception as exc:  # a state from another version: relearn rather than stop
             log.warning("detector state not restored", sensor_id=sensor_id, error=str(exc))
             return None
-
-    @staticmethod
-    def _documents(detectors: dict[int, SensorDetector]) -> dict[str, dict[str, Any]]:
-        return {str(sid): d.document() for sid, d in detectors.items()}
 
     async def _refresh_sensors(self, sensor_ids: set[int]) -> None:
         now = time.monotonic()

@@ -16,6 +16,7 @@ transaction as the batch's own writes when the two must agree.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
@@ -40,8 +41,23 @@ SAVE_CHUNK = 1_000
 
 
 def as_json(states: Mapping[str, Any]) -> dict[str, State]:
-    """A deep, JSON-only copy: later changes by the stage cannot leak into a save in flight."""
-    return orjson.loads(orjson.dumps(states, option=orjson.OPT_SERIALIZE_NUMPY))
+    """A deep, JSON-only copy: later changes by the stage cannot leak into a save in flight.
+
+    A state may also be an object with a ``document()`` method (a live detector, say): it is
+    turned into its document here, at save time, so a stage can ``put`` it after every batch
+    without paying for the serialisation each time.
+    """
+    options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATACLASS
+    return orjson.loads(orjson.dumps(states, default=_document, option=options))
+
+
+def _document(value: Any) -> Any:
+    document = getattr(value, "document", None)
+    if document is not None:
+        return document()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 class StateStore:
