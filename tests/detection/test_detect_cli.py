@@ -15,7 +15,9 @@ from shopfloor.cli import app
 from shopfloor.detection.registry import DEFAULT_DETECTOR, DETECTORS, make_detector
 
 runner = CliRunner()
-NAB_TAXI = Path("/work/shared/data/nab/data/realKnownCause/nyc_taxi.csv")
+NAB_TAXI = (
+    Path(__file__).resolve().parents[2].parent / "shared/data/nab/data/realKnownCause/nyc_taxi.csv"
+)
 START = np.datetime64("2014-04-07T00:00:00", "s")  # a Monday
 STEP = np.timedelta64(300, "s")
 SPIKE = 2500

@@ -315,7 +315,6 @@ def test_poison_message_dead_lettered_then_replayed(stack: Stack) -> None:
             "ts": ts_us,
             "values": [150.0, -5.0, 50.0],
             "scores": [0.0, 0.0, 0.0],
-            "breaches": [1.0, 1.0, 0.0],
         },
         id="poison-1",
     )

@@ -33,7 +33,7 @@ from shopfloor.alarms.publish import PendingEvent, alarm_document, offer, record
 from shopfloor.alarms.rules import Rule
 from shopfloor.alarms.shelves import ShelfMatcher
 from shopfloor.alarms.stages import load_rules_and_shelves
-from shopfloor.alarms.transitions import moment, resolve_by_condition
+from shopfloor.alarms.transitions import ACTIVE, moment, resolve_by_condition
 from shopfloor.bus.outbox import OutboxRelay
 from shopfloor.core.clock import to_epoch_us, utcnow
 from shopfloor.plant.models import Sensor
@@ -120,7 +120,7 @@ class AlarmClock:
                 func.coalesce(Alarm.last_notified_at, Alarm.opened_at) <= remind_after,
             ),
             and_(
-                Alarm.state.in_(("open", "acknowledged")),
+                Alarm.state.in_(ACTIVE),
                 Alarm.cleared_at <= now - timedelta(seconds=clear_s),
             ),
             and_(
@@ -166,7 +166,7 @@ class AlarmClock:
         query = (
             select(Alarm, Sensor.path)
             .join(Sensor)
-            .where(Alarm.state.in_(("open", "acknowledged")), Alarm.cleared_at.is_not(None))
+            .where(Alarm.state.in_(ACTIVE), Alarm.cleared_at.is_not(None))
         )
         events = []
         for alarm, path in (await session.execute(self._locked(query))).all():

@@ -2,7 +2,7 @@
 
 Each sensor has its own streaming detector: the one the sensor names (``sensor.detector``),
 else the platform's default. A ``scores`` message carries, per reading, the detector's anomaly
-score and whether the reading breaks the sensor's limits.
+score; the alarm stage judges limits and other rules from it.
 
 Detectors live in memory and are checkpointed to the state store with a watermark, the time
 of the last reading they learned, so a restarted stage resumes instead of relearning. Readings
@@ -42,8 +42,6 @@ US = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class SensorSettings:
-    low: float
-    high: float
     detector: str | None
     read_at: float
 
@@ -129,9 +127,7 @@ class DetectStage(BaseStage):
         sensor_id = int(payload["sensor_id"])
         ts_us = np.asarray(payload["ts"], dtype=np.int64)
         values = np.asarray(payload["values"], dtype=np.float64)
-        settings = self._sensors.get(sensor_id)
-        low, high = (settings.low, settings.high) if settings else (-np.inf, np.inf)
-        detector = self._detector_of(sensor_id, settings)
+        detector = self._detector_of(sensor_id, self._sensors.get(sensor_id))
         body: dict[str, Any] = {
             "sensor_id": sensor_id,
             "sensor": payload["sensor"],
@@ -139,7 +135,6 @@ class DetectStage(BaseStage):
             "ts": payload["ts"],
             "values": payload["values"],
             "scores": detector.score(ts_us, values).round(6).tolist(),
-            "breaches": ((values < low) | (values > high)).astype(np.float64).tolist(),
         }
         return Envelope(
             topic=SCORES,
@@ -183,14 +178,7 @@ class DetectStage(BaseStage):
             return
         async with self.context.database.read() as session:
             rows = await session.execute(
-                select(Sensor.id, Sensor.low_limit, Sensor.high_limit, Sensor.detector).where(
-                    Sensor.id.in_(stale)
-                )
+                select(Sensor.id, Sensor.detector).where(Sensor.id.in_(stale))
             )
-            for sensor_id, low, high, detector in rows.all():
-                self._sensors[sensor_id] = SensorSettings(
-                    low=-np.inf if low is None else low,
-                    high=np.inf if high is None else high,
-                    detector=detector,
-                    read_at=now,
-                )
+            for sensor_id, detector in rows.all():
+                self._sensors[sensor_id] = SensorSettings(detector=detector, read_at=now)
