@@ -34,7 +34,7 @@ from shopfloor.storage import Database
 from tests.notify.receivers import HttpReceiver, SmtpReceiver
 from tests.pipeline.helpers import wait_until
 
-FAST_RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.05, max_delay_s=0.2, jitter=0.5)
+FAST_RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.2, max_delay_s=0.4, jitter=0.5)
 PATH = "acme/press-line/press-1/oil-temp"
 _alarm_ids = itertools.count(1)
 

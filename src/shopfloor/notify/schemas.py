@@ -265,6 +265,7 @@ class DeliveryOut(BaseModel):
     status: str
     attempts: int
     next_attempt_at: datetime | None
+    attempted_at: datetime | None = Field(description="When the latest attempt started")
     held_at: datetime | None = Field(description="When the channel's rate limit held it back")
     last_error: str | None = Field(description="Why it failed, or why it was skipped")
     sent_at: datetime | None
