@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     notify_retry_base_s: float = Field(default=1.0, gt=0)
     notify_retry_max_s: float = Field(default=300.0, gt=0)
 
+    # Sign-in: access tokens live minutes, refresh tokens days (rotated on every use); five
+    # failed sign-ins lock the user, and the address they came from, for a quarter of an hour.
+    access_token_ttl_s: int = Field(default=900, gt=0)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, gt=0)
+    lockout_failures: int = Field(default=5, ge=1)
+    lockout_s: int = Field(default=900, gt=0)
+    # Requests to the sign-in endpoints per source address (``limits`` notation).
+    auth_rate_limit: str = "60/minute"
+    # Origins allowed to call the API from a browser; empty: no CORS headers at all.
+    cors_origins: list[str] = Field(default_factory=list)
+
     mqtt_url: str | None = None
     mqtt_topic_prefix: str = "shopfloor/v1"
 

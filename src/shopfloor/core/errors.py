@@ -16,10 +16,17 @@ class ShopfloorError(Exception):
     slug: str = "internal-error"
     title: str = "Internal error"
 
-    def __init__(self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
+        self.headers = headers
 
     @property
     def type_uri(self) -> str:
@@ -32,6 +39,29 @@ class BadRequest(ShopfloorError):
 
 class MalformedBody(ShopfloorError):
     status, slug, title = 400, "malformed-body", "Request body is not valid JSON"
+
+
+class Unauthorized(ShopfloorError):
+    """No credentials, or credentials that do not hold (bad, expired, revoked)."""
+
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str | None = None, *, slug: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+        if slug:
+            self.slug = slug
+
+
+class Forbidden(ShopfloorError):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class TooManyRequests(ShopfloorError):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_s))})
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class NotFound(ShopfloorError):

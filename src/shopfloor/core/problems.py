@@ -89,6 +89,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail=exc.detail,
             errors=exc.errors,
             instance=request.url.path,
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)

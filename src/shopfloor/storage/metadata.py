@@ -1,6 +1,7 @@
 """Imports every domain's tables so that ``Base.metadata`` is complete for migrations."""
 
 from shopfloor.alarms import models as alarm_models  # noqa: F401
+from shopfloor.auth import models as auth_models  # noqa: F401
 from shopfloor.bus import outbox  # noqa: F401
 from shopfloor.core import idempotency  # noqa: F401
 from shopfloor.notify import models as notify_models  # noqa: F401
