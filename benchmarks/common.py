@@ -95,7 +95,12 @@ class Database:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {"SHOPFLOOR_DATA_DIR": str(self.data_dir), "SHOPFLOOR_LOG_LEVEL": "WARNING"}
+        env = {
+            "SHOPFLOOR_DATA_DIR": str(self.data_dir),
+            "SHOPFLOOR_LOG_LEVEL": "WARNING",
+            # One sign-in lasts the whole run.
+            "SHOPFLOOR_ACCESS_TOKEN_TTL_S": "86400",
+        }
         if self.url:
             env["SHOPFLOOR_DATABASE_URL"] = self.url
         return env
@@ -132,13 +137,38 @@ def database(backend: str, name: str) -> Iterator[Database]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+BENCH_USER, BENCH_PASSWORD = "bench", "benchmark-admin-password"
+
+
 def _upgrade(db: Database) -> None:
-    subprocess.run(
-        [shopfloor_cli(), "db", "upgrade"],
-        env={**os.environ, **db.env},
-        check=True,
-        capture_output=True,
-    )
+    """Migrates the database and creates the admin the benchmark clients sign in as."""
+    for command, stdin in (
+        (["db", "upgrade"], None),
+        (["users", "create", BENCH_USER, "--role", "admin", "--password-stdin"], BENCH_PASSWORD),
+    ):
+        subprocess.run(
+            [shopfloor_cli(), *command],
+            env={**os.environ, **db.env},
+            input=None if stdin is None else f"{stdin}\n".encode(),
+            check=True,
+            capture_output=True,
+        )
+
+
+def sign_in(port: int) -> str:
+    probe = Client(port)
+    try:
+        status, body = probe.request(
+            "POST",
+            f"{API}/auth/token",
+            f"username={BENCH_USER}&password={BENCH_PASSWORD}".encode(),
+            content_type="application/x-www-form-urlencoded",
+        )
+    finally:
+        probe.close()
+    if status != 200:
+        raise RuntimeError(f"sign-in answered {status}: {body[:300]!r}")
+    return str(orjson.loads(body)["access_token"])
 
 
 @dataclass
@@ -146,9 +176,10 @@ class Server:
     port: int
     pid: int
     log_path: Path
+    token: str = ""  # an admin's bearer token
 
     def client(self) -> Client:
-        return Client(self.port)
+        return Client(self.port, self.token)
 
     def errors(self) -> Counter[str]:
         """Exceptions the server logged so far, by type (from the JSON log's tracebacks)."""
@@ -192,7 +223,7 @@ def serve(
         )
         try:
             _wait_ready(port, process, log_path)
-            yield Server(port, process.pid, log_path)
+            yield Server(port, process.pid, log_path, sign_in(port))
         except BaseException:
             print(f"--- server log (tail) ---\n{log_path.read_text()[-4000:]}", file=sys.stderr)
             raise
@@ -251,16 +282,23 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], log_path: Path) -> 
 class Client:
     """One keep-alive HTTP/1.1 connection; the thinnest client the standard library has."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, token: str = "") -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
 
     def connect(self) -> None:
         self.connection.connect()
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, bytes]:
         """Send once more on a fresh connection if the server closed an idle one (keep-alive
         timeout); every request the benchmarks send is safe to repeat."""
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = {**self.auth, **({"Content-Type": content_type} if body is not None else {})}
         try:
             self.connection.request(method, path, body=body, headers=headers)
             response = self.connection.getresponse()

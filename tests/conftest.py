@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from shopfloor.app import create_app
 from shopfloor.config import Settings
 from shopfloor.storage.migrate import upgrade
+from tests.fixtures.auth import SECRET_KEY, admin_client, seed_admin
 from tests.fixtures.servers import PostgresServer, RedisServer, postgres_server, redis_server
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -37,6 +38,7 @@ def pg_server() -> Iterator[PostgresServer]:
 def pg_template(pg_server: PostgresServer) -> str:
     pg_server.create_database("template_shopfloor")
     upgrade(pg_server.url("template_shopfloor"))
+    seed_admin(pg_server.url("template_shopfloor"))
     return "template_shopfloor"
 
 
@@ -44,6 +46,7 @@ def pg_template(pg_server: PostgresServer) -> str:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     upgrade(f"sqlite+aiosqlite:///{path}")
+    seed_admin(f"sqlite+aiosqlite:///{path}")
     return path
 
 
@@ -79,7 +82,12 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path / "data", log_json=False)
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        log_json=False,
+        secret_key=SECRET_KEY,
+    )
 
 
 @pytest.fixture
@@ -91,8 +99,8 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as http:
+    """A client of the app signed in as the admin."""
+    async with admin_client(app) as http:
         yield http
 
 

@@ -11,11 +11,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import RedirectResponse
 
 from shopfloor import __version__
 from shopfloor.alarms import api as alarms_api
+from shopfloor.auth import api as auth_api
+from shopfloor.auth import apikey_api, audit_api
+from shopfloor.auth.audit_hooks import install_audit_hooks
+from shopfloor.auth.guard import authorize
+from shopfloor.auth.hardening import install_hardening
 from shopfloor.config import Settings
 from shopfloor.core.problems import install_problem_handlers
 from shopfloor.notify import api as notify_api
@@ -43,6 +48,7 @@ def create_app(
 ) -> FastAPI:
     """The application. ``run_pipeline=False`` serves the API only (workers run the stages)."""
     settings = settings or Settings()
+    install_audit_hooks()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,9 +91,14 @@ def create_app(
         redoc_url="/redoc",
     )
     install_problem_handlers(app)
+    install_hardening(app, api_prefix=API_PREFIX, cors_origins=settings.cors_origins)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
-    api = APIRouter(prefix=API_PREFIX)
+    # Every API route passes ``authorize`` (auth.policy holds the rule of each).
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authorize)])
+    api.include_router(auth_api.router)
+    api.include_router(apikey_api.router)
+    api.include_router(audit_api.router)
     api.include_router(plant_api.router)
     api.include_router(readings_api.router)
     api.include_router(alarms_api.router)

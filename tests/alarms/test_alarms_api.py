@@ -124,10 +124,10 @@ async def test_acknowledge_an_open_alarm_with_a_note(app, client, plant):
     )
     assert response.status_code == 200, response.text
     alarm = response.json()
-    assert (alarm["state"], alarm["acknowledged_by"]) == ("acknowledged", "anonymous")
+    assert (alarm["state"], alarm["acknowledged_by"]) == ("acknowledged", "admin")
     assert alarm["acknowledged_at"].endswith("Z")
     assert [(n["author"], n["text"]) for n in alarm["notes"]] == [
-        ("anonymous", "on my way with a wrench")
+        ("admin", "on my way with a wrench")
     ]
     assert (await client.get(f"/alarms/{alarm_id}")).json() == alarm
 
@@ -168,7 +168,7 @@ async def test_resolve_from_open_and_from_acknowledged(app, client, plant):
         alarm = response.json()
         assert (alarm["state"], alarm["resolved_by"], alarm["resolution"]) == (
             "resolved",
-            "anonymous",
+            "admin",
             "person",
         )
         assert alarm["resolved_at"].endswith("Z") and alarm["notes"][-1]["text"] == "replaced"
@@ -222,7 +222,7 @@ async def test_notes_in_any_state(app, client, plant):
             response = await client.post(f"/alarms/{alarm_id}/notes", json={"text": text})
             assert response.status_code == 201, response.text
             note = response.json()
-            assert (note["author"], note["text"]) == ("anonymous", text)
+            assert (note["author"], note["text"]) == ("admin", text)
             assert note["created_at"].endswith("Z") and note["id"] > 0
         notes = (await client.get(f"/alarms/{alarm_id}")).json()["notes"]
         assert [n["text"] for n in notes] == ["first", "x" * 4000]

@@ -48,7 +48,7 @@ async def test_shelve_for_some_minutes(client, plant):
     assert (shelf["scope"], shelf["reason"], shelf["created_by"]) == (
         MACHINE,
         "bearing replacement",
-        "anonymous",
+        "admin",
     )
     assert (shelf["suppressed"], shelf["active"]) == (0, True)
     starts, ends = parse(shelf["starts_at"]), parse(shelf["ends_at"])

@@ -10,6 +10,7 @@ from asgi_lifespan import LifespanManager
 
 from shopfloor.app import create_app
 from shopfloor.config import Settings
+from tests.fixtures.auth import admin_client
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://shopfloor.dev/problems/"
@@ -36,7 +37,5 @@ def error_locs(body: dict) -> list[list]:
 async def client_for(settings: Settings, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
     """A client of an app built from ``settings`` with ``overrides``, on the same database."""
     app = create_app(settings.model_copy(update=overrides))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as http:
-            yield http
+    async with LifespanManager(app), admin_client(app) as http:
+        yield http

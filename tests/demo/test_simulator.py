@@ -19,6 +19,7 @@ from shopfloor.demo.signals import PlantSignals
 from shopfloor.demo.simulator import run_simulation, stream_live
 from shopfloor.readings.columns import Columns
 from shopfloor.readings.service import IngestResult
+from tests.fixtures.auth import admin_client
 
 BACKFILL_S = 60
 DEADLINE_S = 8.0
@@ -39,20 +40,18 @@ async def poll_latest(
 async def run_demo_once(settings: Settings, after: str = "") -> list[dict[str, Any]]:
     """Start the app with the demo, wait for a full set of live readings newer than ``after``."""
     app = create_app(settings, background=[partial(run_simulation, backfill_s=BACKFILL_S)])
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as client:
-            first = await poll_latest(client, lambda items: len(items) == 31)
-            newest = max(item["ts"] for item in first)
-            # Live: every sensor moves past what the backfill (or the last run) left.
-            live = await poll_latest(
-                client, lambda items: min(i["ts"] for i in items) > max(newest, after)
-            )
-            sensors = (await client.get("/sensors", params={"limit": 1000})).json()["items"]
-            assert len(sensors) == 31
-            oil = next(s for s in sensors if s["path"].endswith("press-1/oil-temp"))
-            history = (await client.get(f"/sensors/{oil['id']}/readings")).json()["items"]
-            assert len(history) >= BACKFILL_S
+    async with LifespanManager(app), admin_client(app) as client:
+        first = await poll_latest(client, lambda items: len(items) == 31)
+        newest = max(item["ts"] for item in first)
+        # Live: every sensor moves past what the backfill (or the last run) left.
+        live = await poll_latest(
+            client, lambda items: min(i["ts"] for i in items) > max(newest, after)
+        )
+        sensors = (await client.get("/sensors", params={"limit": 1000})).json()["items"]
+        assert len(sensors) == 31
+        oil = next(s for s in sensors if s["path"].endswith("press-1/oil-temp"))
+        history = (await client.get(f"/sensors/{oil['id']}/readings")).json()["items"]
+        assert len(history) >= BACKFILL_S
     return live
 
 

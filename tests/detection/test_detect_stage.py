@@ -16,6 +16,7 @@ from shopfloor.app import create_app
 from shopfloor.config import Settings
 from shopfloor.detection.registry import make_detector
 from shopfloor.detection.stages import SensorDetector
+from tests.fixtures.auth import admin_client
 
 OIL = "acme/press-line/press-1/oil-temp"  # limits 0..100 (see the plant fixture)
 START_S = 1_700_000_000
@@ -26,10 +27,8 @@ GROUP = "test-scores"
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     application = create_app(settings)
-    async with LifespanManager(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as http:
-            yield application, http
+    async with LifespanManager(application), admin_client(application) as http:
+        yield application, http
 
 
 def signal(count: int, seed: int = 7) -> np.ndarray:

@@ -33,6 +33,7 @@ def _batch(number: int) -> dict:
 
 def _post_until_killed(
     server: ServeProcess,
+    headers: dict[str, str],
     acknowledged: list[int],
     start: int,
     step: int,
@@ -40,7 +41,7 @@ def _post_until_killed(
     killed: threading.Event,
 ) -> None:
     number = start
-    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+    with httpx.Client(base_url=server.base_url, timeout=10, headers=headers) as http:
         while not killed.is_set():
             try:
                 response = http.post("/api/v1/readings", json=_batch(number))
@@ -64,12 +65,13 @@ def test_acknowledged_readings_survive_sigkill(backend, tmp_path, request):
         upgrade(url)
     server = ServeProcess(tmp_path / "data", env)
     server.start()
+    headers = server.admin_headers()
     acknowledged: list[int] = []
     killed = threading.Event()
     # Two clients keep requests in flight, so the kill lands mid-request as well.
     workers = [
         threading.Thread(
-            target=_post_until_killed, args=(server, acknowledged, start, 2, 20, killed)
+            target=_post_until_killed, args=(server, headers, acknowledged, start, 2, 20, killed)
         )
         for start in (0, 1)
     ]
@@ -81,7 +83,9 @@ def test_acknowledged_readings_survive_sigkill(backend, tmp_path, request):
 
     server.start()
     try:
-        with httpx.Client(base_url=f"{server.base_url}/api/v1", timeout=10) as http:
+        with httpx.Client(
+            base_url=f"{server.base_url}/api/v1", timeout=10, headers=headers
+        ) as http:
             sensors = http.get("/sensors", params={"under": "plant", "limit": 100}).json()["items"]
             assert sorted(s["path"] for s in sensors) == SENSORS
             for sensor in sensors:

@@ -80,7 +80,9 @@ class Stack:
     def start_api(self) -> httpx.Client:
         self.api = ServeProcess(self.data_dir, self.env, args=["--no-pipeline"])
         self.api.start()
-        return httpx.Client(base_url=f"{self.api.base_url}/api/v1", timeout=60)
+        return httpx.Client(
+            base_url=f"{self.api.base_url}/api/v1", timeout=60, headers=self.api.admin_headers()
+        )
 
     def start_worker(self) -> WorkerProcess:
         worker = WorkerProcess(self.data_dir, f"worker-{len(self.workers)}", self.env)
@@ -230,7 +232,7 @@ def test_worker_killed_midway_every_reading_scored_once(stack: Stack) -> None:
     errors: list[str] = []
 
     def stream() -> None:
-        with httpx.Client(base_url=http.base_url, timeout=60) as client:
+        with httpx.Client(base_url=http.base_url, timeout=60, headers=http.headers) as client:
             for number in range(POSTS_1):
                 body, breaches = post_body(number, paths, PER_SENSOR_1)
                 response = client.post("/readings", json=body)
@@ -441,7 +443,7 @@ def test_redis_restart_mid_stream_api_accepts_durably_and_pipeline_recovers(
     failures: list[str] = []
 
     def stream() -> None:
-        with httpx.Client(base_url=http.base_url, timeout=60) as client:
+        with httpx.Client(base_url=http.base_url, timeout=60, headers=http.headers) as client:
             for number in itertools.count():
                 if stop.is_set():
                     return

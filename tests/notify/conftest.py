@@ -31,6 +31,7 @@ from shopfloor.notify.stages import NotifyStage
 from shopfloor.notify.worker import DeliveryWorker
 from shopfloor.pipeline import PipelineRunner
 from shopfloor.storage import Database
+from tests.fixtures.auth import admin_client
 from tests.notify.receivers import HttpReceiver, SmtpReceiver
 from tests.pipeline.helpers import wait_until
 
@@ -92,10 +93,8 @@ def with_notify_routes(app: FastAPI) -> FastAPI:
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The API (pipeline off: the tests run the notify stage and worker themselves)."""
     app = with_notify_routes(create_app(settings, run_pipeline=False))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as http:
-            yield http
+    async with LifespanManager(app), admin_client(app) as http:
+        yield http
 
 
 @pytest.fixture

@@ -29,6 +29,10 @@ def acting() -> Acting | None:
 
 @contextmanager
 def acting_as(who: Acting) -> Iterator[Acting]:
+    """Changes made while this holds are audited as ``who``'s (a CLI command, the demo)."""
+    from shopfloor.auth.audit_hooks import install_audit_hooks
+
+    install_audit_hooks()  # a command may change things before any app is built
     token = current.set(who)
     try:
         yield who

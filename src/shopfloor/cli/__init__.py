@@ -21,6 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("shopfloor.cli.imports", "app"),
     "deadletters": ("shopfloor.cli.deadletters", "app"),
     "detect": ("shopfloor.cli.detect", "app"),
+    "users": ("shopfloor.cli.users", "app"),
+    "api-keys": ("shopfloor.cli.apikeys", "app"),
+    "audit": ("shopfloor.cli.audit", "app"),
 }
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from shopfloor.cli.common import progress_bar
 from shopfloor.config import Settings
 from shopfloor.core.errors import ShopfloorError, ValidationFailed
 from shopfloor.readings.importer import ImportFileError, count_rows, read_batches
@@ -63,7 +63,7 @@ async def _import(settings: Settings, file: Path, chunk_size: int) -> tuple[int,
         started = time.perf_counter()
         total = await _check_file(ingestor, file, chunk_size)
         accepted = duplicates = 0
-        with _progress() as progress:
+        with progress_bar(err) as progress:
             task = progress.add_task("importing", total=total)
             for columns in read_batches(file, chunk_size):
                 result = await ingestor.ingest(columns)
@@ -79,7 +79,7 @@ async def _check_file(ingestor: Ingestor, file: Path, chunk_size: int) -> int:
     """Validate every chunk; raise one error listing the bad lines of the whole file."""
     errors: list[dict[str, object]] = []
     rows = 0
-    with _progress() as progress:
+    with progress_bar(err) as progress:
         task = progress.add_task("checking", total=count_rows(file))
         for columns in read_batches(file, chunk_size):
             try:
@@ -94,18 +94,6 @@ async def _check_file(ingestor: Ingestor, file: Path, chunk_size: int) -> int:
             f"{bad_lines} of {rows} rows are invalid; nothing was imported", errors=errors
         )
     return rows
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
 
 
 def _print_errors(exc: ValidationFailed) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import typer
 import uvicorn
 
@@ -17,10 +20,13 @@ def _run(
     port: int,
     background: list[BackgroundTask] | None = None,
     run_pipeline: bool = True,
+    prepare: Callable[[Settings], None] | None = None,
 ) -> None:
     configure_logging(settings.log_level, settings.log_json)
     if settings.is_embedded_database:
         upgrade(settings.resolved_database_url)
+    if prepare is not None:
+        prepare(settings)
     app = create_app(settings, background=background, run_pipeline=run_pipeline)
     uvicorn.run(
         app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
@@ -49,5 +55,24 @@ def demo(
     if "auto_register" not in settings.model_fields_set:
         # Auto-registration defaults to on only in the demo; an explicit setting still wins.
         settings = settings.model_copy(update={"auto_register": True})
-    typer.echo(f"shopfloor demo: http://{host}:{port}  (API docs at http://{host}:{port}/docs)")
-    _run(settings, host, port, background=[run_simulation])
+
+    def announce(settings: Settings) -> None:
+        typer.echo(_demo_users(settings))
+        typer.echo(f"shopfloor demo: http://{host}:{port}  (API docs at http://{host}:{port}/docs)")
+
+    _run(settings, host, port, background=[run_simulation], prepare=announce)
+
+
+def _demo_users(settings: Settings) -> str:
+    """Creates the demo's users (one per role) and says how to sign in."""
+    from shopfloor.demo.users import describe, ensure_demo_users
+    from shopfloor.storage import Database
+
+    async def ensure() -> str:
+        db = Database(settings.resolved_database_url)
+        try:
+            return describe(await ensure_demo_users(db))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(ensure())

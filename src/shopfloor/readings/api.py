@@ -9,6 +9,7 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from shopfloor.core.errors import MalformedBody, ValidationFailed
 from shopfloor.core.pagination import decode_cursor, encode_cursor
@@ -40,6 +41,25 @@ def load_json(body: bytes) -> Any:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from None
 
 
+def self_contained(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its ``$defs`` written in place: an ``openapi_extra`` body
+    is pasted into the document as is, where ``#/$defs/…`` would point at nothing."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return dict(inline(schema))
+
+
 @router.post(
     "/readings",
     status_code=202,
@@ -48,7 +68,7 @@ def load_json(body: bytes) -> Any:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": ReadingsBody.model_json_schema()}},
+            "content": {"application/json": {"schema": self_contained(ReadingsBody)}},
         }
     },
     responses={413: {"description": "Too many readings or too large a body"}},

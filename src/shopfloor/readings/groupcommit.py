@@ -8,6 +8,7 @@ queued in one transaction and one fsync, and each waiting request hears back aft
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -34,8 +35,10 @@ class GroupCommitter(Generic[Item, Result]):
         self._queue.append((item, size, future))
         if self._writer is None or self._writer.done():
             # A task of its own, not the request's: a client that hangs up must not cancel
-            # the commit that other requests are waiting for.
-            self._writer = asyncio.create_task(self._drain())
+            # the commit that other requests are waiting for. With an empty context: it writes
+            # the batches of many requests, so none of theirs (the actor the audit log
+            # records, log fields) may stick to it.
+            self._writer = asyncio.create_task(self._drain(), context=contextvars.Context())
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
