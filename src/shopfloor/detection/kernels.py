@@ -79,9 +79,17 @@ def tail_probability(state, at, surprise, fade, learn):  # pragma: no cover - co
     weight = state[at + CAL_WEIGHT]
     p = 1.0
     if state[at + CAL_SEEN] >= MIN_HISTORY:
-        above = state[at + CAL_BINS + b] * (1.0 - frac)
-        for j in range(b + 1, HIST_BINS):
-            above += state[at + CAL_BINS + j]
+        if b < HIST_BINS // 2:
+            # Most surprises are small: summing the few bins below is cheaper, and where
+            # the mass above is large the subtraction loses nothing that matters.
+            below = state[at + CAL_BINS + b] * frac
+            for j in range(b):
+                below += state[at + CAL_BINS + j]
+            above = max(total - below, 0.0)
+        else:
+            above = state[at + CAL_BINS + b] * (1.0 - frac)
+            for j in range(b + 1, HIST_BINS):
+                above += state[at + CAL_BINS + j]
         p = (above + 0.5 * weight) / (total + weight)
         top = state[at + CAL_MAX]
         if r > top:
