@@ -137,7 +137,7 @@ def database(backend: str, name: str) -> Iterator[Database]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-BENCH_USER, BENCH_PASSWORD = "bench", "benchmark-admin-password"
+BENCH_USER, BENCH_PASSWORD = "bench", "quick-silver-ledger-4711"
 
 
 def _upgrade(db: Database) -> None:
@@ -146,13 +146,14 @@ def _upgrade(db: Database) -> None:
         (["db", "upgrade"], None),
         (["users", "create", BENCH_USER, "--role", "admin", "--password-stdin"], BENCH_PASSWORD),
     ):
-        subprocess.run(
+        done = subprocess.run(
             [shopfloor_cli(), *command],
             env={**os.environ, **db.env},
             input=None if stdin is None else f"{stdin}\n".encode(),
-            check=True,
             capture_output=True,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"shopfloor {' '.join(command)}: {done.stderr.decode()[-2000:]}")
 
 
 def sign_in(port: int) -> str:
