@@ -27,8 +27,8 @@ demo: $(VENV)/.installed
 # Pytest's exit code 5 (no test collected) must fail the run, not pass it.
 test: $(VENV)/.installed-dev
 	bash scripts/ensure-servers.sh
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
@@ -40,8 +40,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
