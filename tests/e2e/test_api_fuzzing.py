@@ -47,6 +47,7 @@ def test_no_generated_request_makes_a_server_error(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=900,
+            cwd=tmp_path,  # its cache of crashes goes there, not into the checkout
         )
         output = done.stdout + done.stderr
         assert done.returncode == 0, output[-6000:]
