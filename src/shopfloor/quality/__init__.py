@@ -1,0 +1,1 @@
+"""Quality: parts, characteristics, lots, inspections, defects, SPC and process capability."""
