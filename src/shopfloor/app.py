@@ -30,6 +30,8 @@ from shopfloor.observe.middleware import RequestContextMiddleware
 from shopfloor.pipeline import api as pipeline_api
 from shopfloor.pipeline.wiring import Pipeline
 from shopfloor.plant import api as plant_api
+from shopfloor.quality import analytics_api, inspections_api, spc_api
+from shopfloor.quality import api as quality_api
 from shopfloor.readings import api as readings_api
 from shopfloor.readings.events import offer_to
 from shopfloor.readings.service import build_ingestor
@@ -103,6 +105,10 @@ def create_app(
     api.include_router(readings_api.router)
     api.include_router(alarms_api.router)
     api.include_router(notify_api.router)
+    api.include_router(quality_api.router)
+    api.include_router(inspections_api.router)
+    api.include_router(analytics_api.router)
+    api.include_router(spc_api.router)
     api.include_router(health.router)
     api.include_router(pipeline_api.router)
     app.include_router(api)

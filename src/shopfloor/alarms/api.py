@@ -5,6 +5,10 @@ Alarms (CONTRACT "Alarms") are listed newest first and acted on by people: ackno
 and notes. An action the alarm's state does not allow is 409. Each acknowledge and resolve
 publishes its ``alarm.events`` event once committed.
 
+SPC alarms (kind ``spc``, rule ``spc:<test>``) are raised by the ``spc`` stage on a quality
+characteristic rather than a sensor: ``sensor`` is null, ``characteristic`` names it and
+``path`` is where it is filed. Nothing clears them by itself: a person resolves them.
+
 Shelves are an extension beyond CONTRACT: maintenance windows. ``POST /shelves`` with
 ``{scope, until | minutes, reason}`` keeps any alarm from opening on the sensors at and under
 ``scope`` until the window ends; ``DELETE /shelves/{id}`` ends it at once and keeps the record.
@@ -59,7 +63,10 @@ async def list_alarms(
     request: Request,
     state: list[AlarmState] | None = Query(None, description="repeat for several states"),
     severity: list[Severity] | None = Query(None, description="repeat for several"),
-    under: str | None = Query(None, description="the alarms of sensors at or under this path"),
+    under: str | None = Query(
+        None,
+        description="the alarms of sensors at or under this path, and SPC alarms filed there",
+    ),
     limit: int = LIMIT,
     cursor: str | None = None,
 ) -> dict[str, Any]:

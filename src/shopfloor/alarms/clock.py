@@ -12,6 +12,10 @@ Every tick, in the process(es) running the pipeline:
 * a sensor silent for its no_data rule's ``intervals`` sampling intervals opens ``no_data``:
   both its newest reading is that old and nothing newer arrived for that long.
 
+SPC alarms (no sensor; raised on a quality characteristic) take part only in closing: they have
+no readings to clear them and no rule to escalate by, so a person resolves them, and once
+resolved they close like any other.
+
 Rows are changed in write transactions that lock what they change (``SKIP LOCKED`` on
 PostgreSQL; SQLite serialises writers), so several processes ticking at once do each change
 once. Events go to the outbox in the same transaction.
@@ -117,10 +121,12 @@ class AlarmClock:
         candidates = or_(
             and_(
                 Alarm.state == "open",
+                Alarm.sensor_id.is_not(None),
                 func.coalesce(Alarm.last_notified_at, Alarm.opened_at) <= remind_after,
             ),
             and_(
                 Alarm.state.in_(ACTIVE),
+                Alarm.sensor_id.is_not(None),
                 Alarm.cleared_at <= now - timedelta(seconds=clear_s),
             ),
             and_(
@@ -243,7 +249,11 @@ class AlarmClock:
 
 async def _taken(session: AsyncSession) -> set[tuple[int, str]]:
     """(sensor, rule) pairs that have an alarm not closed."""
-    rows = await session.execute(select(Alarm.sensor_id, Alarm.rule).where(Alarm.state != "closed"))
+    rows = await session.execute(
+        select(Alarm.sensor_id, Alarm.rule).where(
+            Alarm.state != "closed", Alarm.sensor_id.is_not(None)
+        )
+    )
     return {(int(sid), str(rule)) for sid, rule in rows.all()}
 
 

@@ -1,7 +1,10 @@
 """Alarms, their rules, notes and shelves.
 
-At most one alarm that is not closed per (sensor, rule), enforced by the database: concurrent
-workers can never open two for the same condition.
+An alarm belongs to a sensor (threshold, rate_of_change, anomaly, no_data) or, for ``spc``
+alarms, to a quality characteristic; ``subject_path`` is the path an alarm without a sensor is
+filed under (the line its measurements were made on). At most one alarm that is not closed per
+(sensor, rule) and per (characteristic, rule), enforced by the database: concurrent workers can
+never open two for the same condition.
 """
 
 from __future__ import annotations
@@ -9,12 +12,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shopfloor.quality import models as quality_models  # noqa: F401  (characteristics table)
 from shopfloor.storage.base import Base, JsonDocument, PathString
 
 NOT_CLOSED = text("state <> 'closed'")
+ONE_SUBJECT = "(sensor_id IS NULL) <> (characteristic_id IS NULL)"
 
 
 class Alarm(Base):
@@ -29,11 +44,29 @@ class Alarm(Base):
             sqlite_where=NOT_CLOSED,
             postgresql_where=NOT_CLOSED,
         ),
+        Index(
+            "uq_alarms_open_per_characteristic_rule",
+            "characteristic_id",
+            "rule",
+            unique=True,
+            sqlite_where=NOT_CLOSED,
+            postgresql_where=NOT_CLOSED,
+        ),
         Index("ix_alarms_state", "state"),
+        # A sensor's alarm or a characteristic's, never both nor neither.
+        CheckConstraint(ONE_SUBJECT, name="one_subject"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sensor_id: Mapped[int] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), index=True)
+    sensor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sensors.id", ondelete="CASCADE"), index=True
+    )
+    characteristic_id: Mapped[int | None] = mapped_column(
+        ForeignKey("characteristics.id", ondelete="CASCADE"), index=True
+    )
+    # Where an alarm without a sensor is filed (lists filter ``under`` it); None for sensors,
+    # whose path is the sensor's.
+    subject_path: Mapped[str | None] = mapped_column(PathString, index=True)
     rule: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str] = mapped_column(String(16))

@@ -36,11 +36,17 @@ def note_document(note: AlarmNote) -> dict[str, Any]:
     }
 
 
-def alarm_document(alarm: Alarm, path: str, notes: Iterable[AlarmNote] = ()) -> dict[str, Any]:
-    """The alarm as CONTRACT shows it."""
+def alarm_document(
+    alarm: Alarm, path: str | None, notes: Iterable[AlarmNote] = ()
+) -> dict[str, Any]:
+    """The alarm as CONTRACT shows it. ``path`` is the sensor's path; an alarm without a sensor
+    (kind ``spc``) shows ``sensor`` null, its ``subject_path`` and its ``characteristic``."""
+    if alarm.sensor_id is None:
+        path = alarm.subject_path
     return {
         "id": alarm.id,
         "sensor": alarm.sensor_id,
+        "characteristic": alarm.characteristic_id,
         "path": path,
         "rule": alarm.rule,
         "kind": alarm.kind,
@@ -64,6 +70,16 @@ def alarm_document(alarm: Alarm, path: str, notes: Iterable[AlarmNote] = ()) -> 
     }
 
 
+def event_key(document: dict[str, Any]) -> str:
+    """The bus key of an alarm's events: its path, else (an SPC alarm filed under no path) its
+    characteristic, so that one alarm's events stay in order on a keyed bus."""
+    if document.get("path"):
+        return str(document["path"])
+    if document.get("characteristic") is not None:
+        return f"characteristic/{document['characteristic']}"
+    return f"alarm/{document.get('id')}"
+
+
 @dataclass(frozen=True, slots=True)
 class PendingEvent:
     """An event committed to the outbox, ready to hand to the relay."""
@@ -78,10 +94,11 @@ async def record_event(
     """Write ``event`` about the alarm ``document`` to the outbox, in the caller's transaction."""
     payload = event_payload(event, document, rfc3339(at or utcnow()))
     created_at = time.time()
-    row_id = await outbox.add(session, ALARM_EVENTS, document["path"], payload)
+    key = event_key(document)
+    row_id = await outbox.add(session, ALARM_EVENTS, key, payload)
     envelope = Envelope(
         topic=ALARM_EVENTS,
-        key=document["path"],
+        key=key,
         payload=payload,
         id=f"outbox-{row_id}",  # what the relay's recovery would publish it as
         created_at=created_at,
@@ -94,7 +111,7 @@ async def record_events(
 ) -> list[PendingEvent]:
     """``record_event`` for many (event, document) pairs, in one statement."""
     stamp = rfc3339(at or utcnow())
-    payloads = [(doc["path"], event_payload(event, doc, stamp)) for event, doc in events]
+    payloads = [(event_key(doc), event_payload(event, doc, stamp)) for event, doc in events]
     recorded = await outbox.add_many(session, ALARM_EVENTS, payloads)
     return [
         PendingEvent(

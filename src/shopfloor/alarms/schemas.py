@@ -81,8 +81,14 @@ class AlarmOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: int
-    sensor: int
-    path: str
+    sensor: int | None = Field(description="the sensor; null for an SPC alarm")
+    characteristic: int | None = Field(
+        default=None, description="the quality characteristic of an SPC alarm; else null"
+    )
+    path: str | None = Field(
+        description="the sensor's path; for an SPC alarm, the line its measurements were made "
+        "on (or parts/<part number>), null when there is none"
+    )
     rule: str
     kind: str
     severity: str

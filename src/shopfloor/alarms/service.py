@@ -1,5 +1,8 @@
 """The alarm lifecycle as people drive it: list, read, acknowledge, resolve, assign, notes.
 
+Alarms of sensors are filed under the sensor's path; SPC alarms (no sensor, a characteristic)
+under their ``subject_path``, so ``under=PATH`` finds both. People act on both the same way.
+
 Takes a session, never commits. A transition is one conditional UPDATE (``… WHERE state IN
 (allowed)``) whose row count says whether this request made it: of two concurrent
 acknowledges exactly one changes the row, on PostgreSQL (the second waits for the first's row
@@ -49,7 +52,7 @@ async def list_alarms(
     """Alarm documents, newest first (id descending), each with its notes."""
     query = (
         select(Alarm, Sensor.path)
-        .join(Sensor, Sensor.id == Alarm.sensor_id)
+        .outerjoin(Sensor, Sensor.id == Alarm.sensor_id)
         .order_by(Alarm.id.desc())
         .limit(limit)
     )
@@ -58,7 +61,9 @@ async def list_alarms(
     if severities:
         query = query.where(Alarm.severity.in_(severities))
     if under is not None:
-        query = query.where(under_path(Sensor.path, under))
+        query = query.where(
+            or_(under_path(Sensor.path, under), under_path(Alarm.subject_path, under))
+        )
     if before_id is not None:
         query = query.where(Alarm.id < before_id)
     rows = (await session.execute(query)).all()
@@ -81,9 +86,12 @@ async def _alarm(session: AsyncSession, alarm_id: int, *, fresh: bool = False) -
 
 
 async def _document(session: AsyncSession, alarm: Alarm) -> dict[str, Any]:
-    path = await session.scalar(select(Sensor.path).where(Sensor.id == alarm.sensor_id))
+    path = None
+    if alarm.sensor_id is not None:
+        path = await session.scalar(select(Sensor.path).where(Sensor.id == alarm.sensor_id))
+        path = path or ""
     notes = await _notes_of(session, [alarm.id])
-    return publish.alarm_document(alarm, path or "", notes.get(alarm.id, ()))
+    return publish.alarm_document(alarm, path, notes.get(alarm.id, ()))
 
 
 async def get_alarm(session: AsyncSession, alarm_id: int) -> dict[str, Any]:

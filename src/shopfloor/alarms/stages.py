@@ -74,7 +74,7 @@ class AlarmStage(BaseStage):
         for attempt in (1, 2):
             try:
                 async with self.context.database.write() as session:
-                    fresh = await _claim_messages(session, self.name, list(batch))
+                    fresh = await claim_messages(session, self.name, list(batch))
                     merged = _merge_by_sensor([batch[message_id] for message_id in fresh])
                     events, memory = await self._apply(session, merged)
                 offer(self.context.relay, events)
@@ -200,7 +200,7 @@ async def _alarms_not_closed(
     return {(a.sensor_id, a.rule): a for a in await session.scalars(query)}
 
 
-async def _claim_messages(session: AsyncSession, stage: str, ids: list[str]) -> list[str]:
+async def claim_messages(session: AsyncSession, stage: str, ids: list[str]) -> list[str]:
     """The ids not handled before, now recorded as handled (in the caller's transaction)."""
     seen = set(
         await session.scalars(

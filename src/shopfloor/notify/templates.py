@@ -7,6 +7,9 @@ then, not discovered at 3 a.m. Should a custom template still fail at send time,
 used instead: a broken template never silences an alarm.
 
 Webhook bodies are not templated: they follow the contract ``{event, alarm, sent_at}``.
+
+The default texts name an alarm by ``where``: its path, or for an SPC alarm filed under no path
+(``path`` and ``sensor`` null), its characteristic. Custom templates see the same ``where``.
 """
 
 from __future__ import annotations
@@ -96,9 +99,9 @@ def _compiled(source: str, html: bool, strict: bool) -> Template:
     return _ENVIRONMENTS[html, strict].from_string(source)
 
 
-EMAIL_SUBJECT = "[{{ alarm.severity|upper }}] {{ title }}: {{ alarm.path }} — {{ alarm.message }}"
+EMAIL_SUBJECT = "[{{ alarm.severity|upper }}] {{ title }}: {{ where }} — {{ alarm.message }}"
 EMAIL_BODY = """\
-{{ title }}: {{ alarm.path }}
+{{ title }}: {{ where }}
 {{ alarm.message }}
 
 Severity:   {{ alarm.severity }}
@@ -124,7 +127,7 @@ Open in shopfloor: {{ link }}
 """
 SLACK_TEXT = (
     "{{ emoji }} *{{ alarm.severity|upper }}* {{ title }}: "
-    "<{{ link }}|{{ alarm.path|slack }}> — {{ alarm.message|slack }} · "
+    "<{{ link }}|{{ where|slack }}> — {{ alarm.message|slack }} · "
     "value {{ alarm.value|num }} · score {{ alarm.score|num }} · "
     "count {{ alarm.count|num }} · {{ alarm.state }}"
 )
@@ -144,7 +147,8 @@ By severity:
 {% endfor %}
 
 {% for item in digest.listed %}
-- [{{ item.severity|upper }}] {{ item.event|event_title }}: {{ item.path }} — {{ item.message }} \
+- [{{ item.severity|upper }}] {{ item.event|event_title }}: {{ item.path or "—" }} — \
+{{ item.message }} \
 (value {{ item.value|num }}, {{ item.at }})
 {% endfor %}
 {% if digest.more %}
@@ -162,7 +166,8 @@ SLACK_DIGEST = """\
 {{ ", " if not loop.last }}{% endfor %}
 
 {% for item in digest.listed %}
-• {{ severity_emoji[item.severity] }} {{ item.event|event_title }}: {{ item.path|slack }} — \
+• {{ severity_emoji[item.severity] }} {{ item.event|event_title }}: \
+{{ (item.path or "—")|slack }} — \
 {{ item.message|slack }} (value {{ item.value|num }})
 {% endfor %}
 {% if digest.more %}
@@ -172,6 +177,7 @@ SLACK_DIGEST = """\
 SAMPLE_ALARM: dict[str, Any] = {
     "id": 1,
     "sensor": 1,
+    "characteristic": None,
     "path": "acme/stamping/line-1/press-3/oil-temp",
     "rule": "limits",
     "kind": "threshold",
@@ -202,6 +208,17 @@ class Rendered:
     html: str | None = None
 
 
+def where_of(alarm: dict[str, Any]) -> str:
+    """What an alarm is about, for people: its path, else its characteristic (SPC)."""
+    if alarm.get("path"):
+        return str(alarm["path"])
+    if alarm.get("characteristic") is not None:
+        return f"characteristic {alarm['characteristic']}"
+    if alarm.get("sensor") is not None:
+        return f"sensor {alarm['sensor']}"
+    return "—"
+
+
 def alarm_context(payload: dict[str, Any], public_url: str, sent_at: str) -> dict[str, Any]:
     """What a template sees for one alarm event."""
     alarm, event = payload["alarm"], payload["event"]
@@ -210,6 +227,7 @@ def alarm_context(payload: dict[str, Any], public_url: str, sent_at: str) -> dic
         "event": event,
         "title": title_of(event),
         "alarm": alarm,
+        "where": where_of(alarm),
         "at": payload.get("at", ""),
         "sent_at": sent_at,
         "link": f"{public_url.rstrip('/')}/alarms/{alarm.get('id', '')}",

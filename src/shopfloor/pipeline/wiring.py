@@ -24,6 +24,7 @@ from shopfloor.notify.stages import NotifyStage
 from shopfloor.notify.worker import DeliveryWorker
 from shopfloor.pipeline.runner import PipelineRunner
 from shopfloor.pipeline.stage import Stage
+from shopfloor.quality.stages import SpcStage
 from shopfloor.readings.events import READINGS_ACCEPTED, expand_accepted
 from shopfloor.readings.store import store_for
 from shopfloor.storage import Database
@@ -33,6 +34,7 @@ def default_stages(settings: Settings, notifier: DeliveryWorker | None = None) -
     return [
         DetectStage(settings.default_detector, settings.detector_checkpoint_s),
         AlarmStage(),
+        SpcStage(),
         NotifyStage(notifier.wake if notifier is not None else None),
     ]
 

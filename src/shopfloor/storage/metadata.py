@@ -7,6 +7,7 @@ from shopfloor.core import idempotency  # noqa: F401
 from shopfloor.notify import models as notify_models  # noqa: F401
 from shopfloor.pipeline import models as pipeline_models  # noqa: F401
 from shopfloor.plant import models as plant_models  # noqa: F401
+from shopfloor.quality import models as quality_models  # noqa: F401
 from shopfloor.storage.base import Base
 
 target_metadata = Base.metadata
