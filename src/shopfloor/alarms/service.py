@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.alarms import publish
@@ -27,7 +27,7 @@ from shopfloor.core.clock import utcnow
 from shopfloor.core.errors import IllegalTransition
 from shopfloor.core.paths import subtree_bounds
 from shopfloor.plant.models import Sensor
-from shopfloor.storage.lookup import get_or_404, is_row_id
+from shopfloor.storage.lookup import get_or_404, move_if_in_state
 
 ACKNOWLEDGEABLE = ("open",)
 RESOLVABLE = ("open", "acknowledged")
@@ -106,15 +106,8 @@ async def _transition(
     values: dict[str, Any],
 ) -> Alarm:
     """Apply ``values`` when the alarm's state is one of ``allowed``, else 409 (or 404)."""
-    if is_row_id(alarm_id):
-        result = await session.execute(
-            update(Alarm)
-            .where(Alarm.id == alarm_id, Alarm.state.in_(allowed))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            return await _alarm(session, alarm_id, fresh=True)
+    if await move_if_in_state(session, Alarm, alarm_id, allowed, values):
+        return await _alarm(session, alarm_id, fresh=True)
     alarm = await _alarm(session, alarm_id, fresh=True)
     raise IllegalTransition(
         f"alarm {alarm_id} is {alarm.state}; only an alarm that is {' or '.join(allowed)} "

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.core.clock import utcnow
@@ -34,7 +34,7 @@ from shopfloor.quality.models import (
 )
 from shopfloor.quality.sampling import plan_for
 from shopfloor.quality.schemas import InspectionCreate
-from shopfloor.storage.lookup import get_or_404, is_row_id
+from shopfloor.storage.lookup import get_or_404, move_if_in_state
 
 STARTABLE = (PLANNED,)
 RECORDING = (IN_PROGRESS,)
@@ -189,15 +189,9 @@ async def _transition(
     values: dict[str, Any],
 ) -> Inspection:
     """Apply ``values`` when the state is one of ``allowed``, else 409 (or 404)."""
-    if is_row_id(inspection_id):
-        result = await session.execute(
-            update(Inspection)
-            .where(Inspection.id == inspection_id, Inspection.state.in_(allowed))
-            .values(**values, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            return await load_inspection(session, inspection_id)
+    values = {**values, "updated_at": utcnow()}
+    if await move_if_in_state(session, Inspection, inspection_id, allowed, values):
+        return await load_inspection(session, inspection_id)
     raise illegal_transition(await load_inspection(session, inspection_id), allowed, action)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.core.errors import NotFound
@@ -24,3 +26,20 @@ async def get_or_404(
     if row is None:
         raise NotFound(f"{what} {row_id} does not exist")
     return row
+
+
+async def move_if_in_state(
+    session: AsyncSession, model: Any, row_id: int, allowed: Sequence[str], values: dict[str, Any]
+) -> bool:
+    """Apply ``values`` to the row when its ``state`` is one of ``allowed``, in one conditional
+    UPDATE, so that of two concurrent moves exactly one wins. False when nothing moved (no such
+    row, or another state): the caller says which."""
+    if not is_row_id(row_id):
+        return False
+    result = await session.execute(
+        update(model)
+        .where(model.id == row_id, model.state.in_(allowed))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
