@@ -161,10 +161,8 @@ async def create_rule(request: Request, body: RuleCreate) -> Response:
     async def create(session: Any) -> dict[str, Any]:
         return rules_service.rule_document(await rules_service.create_rule(session, body))
 
-    try:
-        return await create_once(request.app.state.db, request, body.model_dump(), create)
-    except IntegrityError:  # lost a race for the name
-        raise AlreadyExists(f"an alarm rule named {body.name!r} already exists") from None
+    taken = f"an alarm rule named {body.name!r} already exists"
+    return await create_once(request.app.state.db, request, body.model_dump(), create, taken=taken)
 
 
 @router.get(

@@ -18,7 +18,6 @@ from typing import Any
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from shopfloor.auth import tokens, totp, users
 from shopfloor.auth.lockout import AuthRateLimiter
@@ -39,16 +38,13 @@ from shopfloor.auth.schemas import (
 from shopfloor.auth.secret import signing_key
 from shopfloor.config import Settings
 from shopfloor.core.errors import (
-    AlreadyExists,
-    BadRequest,
-    Forbidden,
     MalformedBody,
     Unauthorized,
     ValidationFailed,
 )
 from shopfloor.core.idempotency import create_once
-from shopfloor.core.pagination import Page, decode_cursor, encode_cursor
-from shopfloor.storage.lookup import MAX_ID
+from shopfloor.core.pagination import Page, page_of
+from shopfloor.storage.lookup import id_cursor
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -74,10 +70,8 @@ def _principal(request: Request) -> Principal:
 
 
 def _user_id(request: Request) -> int:
-    principal = _principal(request)
-    if principal.kind != "user":
-        raise Forbidden("Only a signed-in user has a password and a second factor, not a key.")
-    return principal.id
+    """The signed-in user's id; the policy (``Access.USER``) keeps API keys out of these routes."""
+    return _principal(request).id
 
 
 def _rate_limit(request: Request) -> None:
@@ -301,13 +295,6 @@ async def disable_totp(request: Request, body: TotpCode) -> Response:
 # --- user management ----------------------------------------------------------------------
 
 
-def _after(cursor: str | None) -> int | None:
-    after = decode_cursor(cursor, int)
-    if after is not None and not 0 <= after <= MAX_ID:
-        raise BadRequest("cursor is not one this list issued")
-    return after
-
-
 def _fingerprint(settings: Settings, body: UserCreate) -> dict[str, Any]:
     """What an Idempotency-Key is matched on: the password only as a keyed digest.
 
@@ -334,10 +321,8 @@ async def create_user(request: Request, body: UserCreate) -> Response:
         return UserOut.model_validate(user).model_dump(mode="json")
 
     payload = _fingerprint(_settings(request), body)
-    try:
-        return await create_once(request.app.state.db, request, payload, create)
-    except IntegrityError:  # lost a race for the name
-        raise AlreadyExists(f"a user named {body.username!r} already exists") from None
+    taken = f"a user named {body.username!r} already exists"
+    return await create_once(request.app.state.db, request, payload, create, taken=taken)
 
 
 @router.get("/users", response_model=Page[UserOut], tags=["users"], summary="List users")
@@ -345,12 +330,8 @@ async def list_users(
     request: Request, limit: int = Query(100, ge=1, le=1000), cursor: str | None = None
 ) -> dict[str, Any]:
     async with request.app.state.db.read() as session:
-        found = list(await users.list_users(session, after=_after(cursor), limit=limit + 1))
-    page = found[:limit]
-    return {
-        "items": [UserOut.model_validate(user) for user in page],
-        "next_cursor": encode_cursor(page[-1].id) if len(found) > limit else None,
-    }
+        found = await users.list_users(session, after=id_cursor(cursor), limit=limit + 1)
+    return page_of(found, limit, UserOut)
 
 
 @router.get("/users/{user_id}", response_model=UserOut, tags=["users"])

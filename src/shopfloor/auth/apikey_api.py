@@ -13,15 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy.exc import IntegrityError
 
 from shopfloor.auth import apikeys
 from shopfloor.auth.apikey_schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from shopfloor.core.actor import ANONYMOUS
-from shopfloor.core.errors import AlreadyExists, BadRequest
 from shopfloor.core.idempotency import create_once
-from shopfloor.core.pagination import Page, decode_cursor, encode_cursor
-from shopfloor.storage.lookup import MAX_ID
+from shopfloor.core.pagination import Page, page_of
+from shopfloor.storage.lookup import id_cursor
 
 router = APIRouter(tags=["API keys"])
 
@@ -29,13 +27,6 @@ router = APIRouter(tags=["API keys"])
 def _creator(request: Request) -> str:
     principal = getattr(request.state, "principal", None)
     return principal.actor if principal is not None else ANONYMOUS
-
-
-def _after(cursor: str | None) -> int | None:
-    after = decode_cursor(cursor, int)
-    if after is not None and not 0 <= after <= MAX_ID:
-        raise BadRequest("cursor is not one this list issued")
-    return after
 
 
 @router.post(
@@ -56,12 +47,9 @@ async def create_api_key(request: Request, body: ApiKeyCreate) -> Response:
         shown = ApiKeyOut.model_validate(key).model_dump()
         return ApiKeyCreated(**shown, key=raw_key).model_dump(mode="json")
 
-    try:
-        return await create_once(
-            request.app.state.db, request, body.model_dump(mode="json"), create
-        )
-    except IntegrityError:  # lost a race for the name
-        raise AlreadyExists(f"an API key is already named {body.name!r}") from None
+    taken = f"an API key is already named {body.name!r}"
+    payload = body.model_dump(mode="json")
+    return await create_once(request.app.state.db, request, payload, create, taken=taken)
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyOut], summary="List API keys, oldest first")
@@ -69,13 +57,8 @@ async def list_api_keys(
     request: Request, limit: int = Query(100, ge=1, le=1000), cursor: str | None = None
 ) -> dict[str, Any]:
     async with request.app.state.db.read() as session:
-        keys = list(await apikeys.list_api_keys(session, after=_after(cursor), limit=limit + 1))
-    more = len(keys) > limit
-    keys = keys[:limit]
-    return {
-        "items": [ApiKeyOut.model_validate(key) for key in keys],
-        "next_cursor": encode_cursor(keys[-1].id) if more else None,
-    }
+        keys = await apikeys.list_api_keys(session, after=id_cursor(cursor), limit=limit + 1)
+    return page_of(keys, limit, ApiKeyOut)
 
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyOut, summary="An API key (not the key)")

@@ -6,14 +6,14 @@ Who may read it (admins) is decided by the central policy, not here.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
 from shopfloor.auth import audit
 from shopfloor.auth.audit_schemas import AuditEntryOut, VerifyOut
-from shopfloor.core.errors import BadRequest
-from shopfloor.core.pagination import Page, decode_cursor, encode_cursor
+from shopfloor.core.pagination import Page, int_cursor, page_of
 from shopfloor.readings.timeparams import parse_time_param
 
 router = APIRouter(tags=["audit"])
@@ -27,13 +27,6 @@ def _time(param: str, raw: str | None) -> datetime | None:
         return None
     seconds, micros = divmod(epoch_us, 1_000_000)
     return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros)
-
-
-def _seq_cursor(cursor: str | None) -> int | None:
-    key = decode_cursor(cursor, int)
-    if key is not None and not 1 <= key <= MAX_SEQ:
-        raise BadRequest("cursor is not one this list issued")
-    return key
 
 
 @router.get(
@@ -59,14 +52,10 @@ async def list_audit(
             target=target,
             since=_time("since", since),
             until=_time("until", until),
-            before_seq=_seq_cursor(cursor),
+            before_seq=int_cursor(cursor, low=1, high=MAX_SEQ),
             limit=limit + 1,
         )
-    next_cursor = encode_cursor(items[limit - 1].seq) if len(items) > limit else None
-    return {
-        "items": [AuditEntryOut.model_validate(item) for item in items[:limit]],
-        "next_cursor": next_cursor,
-    }
+    return page_of(items, limit, AuditEntryOut, key=attrgetter("seq"))
 
 
 @router.get(

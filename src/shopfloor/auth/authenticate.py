@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from shopfloor.auth.apikeys import verify_api_key
 from shopfloor.auth.models import User
 from shopfloor.auth.principal import Principal
 from shopfloor.auth.secret import signing_key
@@ -58,8 +59,6 @@ async def _user_of(db: Any, settings: Settings, token: str) -> Principal:
 
 
 async def _key_of(db: Any, raw_key: str) -> Principal:
-    from shopfloor.auth.apikeys import verify_api_key
-
     principal = await verify_api_key(db, raw_key.strip())
     if principal is None:
         raise Unauthorized("invalid API key", slug="invalid-api-key")

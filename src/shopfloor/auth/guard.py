@@ -15,6 +15,7 @@ import structlog
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
+from shopfloor.auth.authenticate import authenticate
 from shopfloor.auth.context import Acting, current
 from shopfloor.auth.policy import Access, rule_for
 from shopfloor.auth.principal import Principal
@@ -69,8 +70,6 @@ async def authorize(
 
 
 async def _authenticate(request: Request) -> Principal | None:
-    from shopfloor.auth.authenticate import authenticate
-
     state = request.app.state
     return await authenticate(state.db, state.settings, request.headers)
 

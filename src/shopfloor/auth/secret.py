@@ -34,10 +34,12 @@ def signing_key(settings: Settings) -> str:
         if len(settings.secret_key) < MIN_KEY_LENGTH:
             _warn_short_key()
         return settings.secret_key
-    path = (settings.data_dir / KEY_FILE).resolve()
-    key = _cache.get(path)
+    # Looked up on every authenticated request: keyed by the setting as given, so that the
+    # file system is consulted once, not per request.
+    key = _cache.get(settings.data_dir)
     if key is None:
-        key = _cache[path] = _load_or_create(path)
+        path = (settings.data_dir / KEY_FILE).resolve()
+        key = _cache[settings.data_dir] = _load_or_create(path)
         if not settings.is_embedded_database:
             # Processes on other machines have other data directories, hence other keys.
             log.warning(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.auth import apikeys
 from shopfloor.auth.models import ApiKey
-from shopfloor.cli.common import cli_actor, print_table, run_unit_of_work, when
+from shopfloor.cli.common import cli_actor, every_row, print_table, run_unit_of_work, when
 from shopfloor.core.clock import utcnow
 from shopfloor.core.errors import AlreadyExists
 
@@ -61,12 +61,9 @@ def list_keys() -> None:
     """Show every API key: its prefix, scopes, last use, expiry and revocation."""
 
     async def work(session: AsyncSession) -> list[ApiKey]:
-        keys: list[ApiKey] = []
-        while batch := await apikeys.list_api_keys(
-            session, after=keys[-1].id if keys else None, limit=1000
-        ):
-            keys.extend(batch)
-        return keys
+        return await every_row(
+            lambda after, limit: apikeys.list_api_keys(session, after=after, limit=limit)
+        )
 
     keys = run_unit_of_work("api-keys list", work, write=False)
     rows = [

@@ -57,6 +57,14 @@ async def _in_transaction(url: str, work: Work[T], write: bool) -> T:
         await db.dispose()
 
 
+async def every_row(fetch: Callable[[int | None, int], Awaitable[Sequence[Any]]]) -> list[Any]:
+    """All rows of an id-ordered list, page by page: ``fetch(after_id, limit)``."""
+    rows: list[Any] = []
+    while batch := await fetch(rows[-1].id if rows else None, 1000):
+        rows.extend(batch)
+    return rows
+
+
 def fail(message: str, errors: list[dict[str, Any]] | None = None) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     for error in errors or []:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopfloor.auth import totp, users
 from shopfloor.auth.models import User
 from shopfloor.auth.roles import ROLES
-from shopfloor.cli.common import fail, print_table, run_unit_of_work, when
+from shopfloor.cli.common import every_row, fail, print_table, run_unit_of_work, when
 from shopfloor.core.errors import AlreadyExists
 
 app = typer.Typer(help="User accounts: create, list, reset passwords.", no_args_is_help=True)
@@ -63,12 +63,9 @@ def list_users() -> None:
     """Show every user: role, whether active, second factor, last sign-in."""
 
     async def work(session: AsyncSession) -> list[User]:
-        found: list[User] = []
-        while batch := await users.list_users(
-            session, after=found[-1].id if found else None, limit=1000
-        ):
-            found.extend(batch)
-        return found
+        return await every_row(
+            lambda after, limit: users.list_users(session, after=after, limit=limit)
+        )
 
     found = run_unit_of_work("users list", work, write=False)
     rows = [

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shopfloor.core.clock import utcnow
-from shopfloor.core.errors import BadRequest, IdempotencyKeyReused
+from shopfloor.core.errors import AlreadyExists, BadRequest, IdempotencyKeyReused
 from shopfloor.storage.base import Base
 
 MAX_KEY_LENGTH = 200
@@ -87,11 +87,14 @@ async def create_once(
     payload: Any,
     create: Callable[[AsyncSession], Awaitable[dict[str, Any]]],
     status_code: int = 201,
+    *,
+    taken: str | None = None,
 ) -> JSONResponse:
     """Run ``create`` in one transaction, honouring the request's ``Idempotency-Key``.
 
     Two concurrent requests with one key race on the key's primary key: the loser rolls back
-    and answers with the winner's stored response.
+    and answers with the winner's stored response. ``taken`` is the 409 for a unique name
+    that a concurrent request took first (an IntegrityError that is no replay).
     """
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
@@ -109,13 +112,15 @@ async def create_once(
             if key is not None:
                 remember(session, scope, key, fingerprint, status_code, jsonable_encoder(body))
     except IntegrityError:
-        if key is None:
-            raise
-        async with db.read() as session:
-            stored = await replay(session, scope, key, fingerprint)
-        if stored is None:
-            raise
-        return _replayed(*stored)
+        stored = None
+        if key is not None:
+            async with db.read() as session:
+                stored = await replay(session, scope, key, fingerprint)
+        if stored is not None:
+            return _replayed(*stored)
+        if taken is not None:
+            raise AlreadyExists(taken) from None
+        raise
     return JSONResponse(jsonable_encoder(body), status_code=status_code)
 
 

@@ -6,6 +6,8 @@ Cursors are opaque to clients: a base64url JSON of the sort key of the last item
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -37,3 +39,26 @@ def decode_cursor(cursor: str | None, kind: type | None = None) -> Any:
     if kind is not None and not isinstance(key, kind):
         raise BadRequest("cursor is not one this list issued")
     return key
+
+
+def int_cursor(cursor: str | None, *, high: int, low: int = 0) -> int | None:
+    """An integer sort key (an id, a sequence number) from ``cursor``, within [low, high]."""
+    key = decode_cursor(cursor, int)
+    if key is not None and not low <= key <= high:
+        raise BadRequest("cursor is not one this list issued")
+    return key
+
+
+def page_of(
+    items: Sequence[Any],
+    limit: int,
+    out: Any,
+    key: Callable[[Any], Any] = attrgetter("id"),
+) -> dict[str, Any]:
+    """``{items, next_cursor}`` from rows fetched with ``limit + 1``: the extra row says there
+    is more, and the cursor is the sort ``key`` of the last row served."""
+    served = items[:limit]
+    return {
+        "items": [out.model_validate(item) for item in served],
+        "next_cursor": encode_cursor(key(served[-1])) if len(items) > limit else None,
+    }

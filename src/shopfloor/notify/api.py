@@ -6,9 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from shopfloor.core.errors import BadRequest
 from shopfloor.core.idempotency import create_once
-from shopfloor.core.pagination import Page, decode_cursor, encode_cursor
+from shopfloor.core.pagination import Page, encode_cursor
 from shopfloor.notify import service
 from shopfloor.notify.matching import subscriptions_changed
 from shopfloor.notify.schemas import (
@@ -22,20 +21,13 @@ from shopfloor.notify.schemas import (
     SubscriptionUpdate,
     channel_out,
 )
-from shopfloor.storage.lookup import MAX_ID
+from shopfloor.storage.lookup import MAX_ID, id_cursor
 
 router = APIRouter(tags=["notifications"])
 
 
 def _id_filter(description: str) -> Any:
     return Query(None, ge=1, le=MAX_ID, description=description)
-
-
-def _id_cursor(cursor: str | None) -> int | None:
-    key = decode_cursor(cursor, int)
-    if key is not None and not 0 <= key <= MAX_ID + 1:
-        raise BadRequest("cursor is not one this list issued")
-    return key
 
 
 def _next(items: list[Any], limit: int) -> str | None:
@@ -58,7 +50,7 @@ async def list_channels(
     request: Request, limit: int = Query(100, ge=1, le=1000), cursor: str | None = None
 ) -> dict[str, Any]:
     async with request.app.state.db.read() as session:
-        items = list(await service.list_channels(session, _id_cursor(cursor), limit + 1))
+        items = list(await service.list_channels(session, id_cursor(cursor), limit + 1))
     return {"items": [channel_out(c) for c in items[:limit]], "next_cursor": _next(items, limit)}
 
 
@@ -109,7 +101,7 @@ async def list_subscriptions(
 ) -> dict[str, Any]:
     async with request.app.state.db.read() as session:
         items = list(
-            await service.list_subscriptions(session, channel_id, _id_cursor(cursor), limit + 1)
+            await service.list_subscriptions(session, channel_id, id_cursor(cursor), limit + 1)
         )
     return {
         "items": [SubscriptionOut.model_validate(s) for s in items[:limit]],
@@ -164,7 +156,7 @@ async def list_deliveries(
                 status=status,
                 channel_id=channel_id,
                 alarm_id=alarm_id,
-                before=_id_cursor(cursor),
+                before=id_cursor(cursor),
                 limit=limit + 1,
             )
         )

@@ -9,10 +9,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.core.errors import AlreadyExists
-from shopfloor.core.pagination import Page
+from shopfloor.core.idempotency import create_once
+from shopfloor.core.pagination import Page, page_of
 from shopfloor.core.paths import checked_under
 from shopfloor.quality import records
-from shopfloor.quality.routing import LIMIT, create_idempotently, id_cursor, id_filter, page
+from shopfloor.quality.routing import LIMIT, id_filter
 from shopfloor.quality.schemas import (
     CharacteristicCreate,
     CharacteristicOut,
@@ -25,6 +26,7 @@ from shopfloor.quality.schemas import (
     PartOut,
     PartUpdate,
 )
+from shopfloor.storage.lookup import id_cursor
 
 router = APIRouter()
 
@@ -41,7 +43,7 @@ async def create_part(request: Request, body: PartCreate) -> Response:
         return PartOut.model_validate(part).model_dump(mode="json")
 
     taken = f"a part with the number {body.part_number!r} already exists"
-    return await create_idempotently(request, body.model_dump(), create, taken)
+    return await create_once(request.app.state.db, request, body.model_dump(), create, taken=taken)
 
 
 @router.get("/parts", response_model=Page[PartOut], tags=["quality records"])
@@ -50,7 +52,7 @@ async def list_parts(
 ) -> dict[str, Any]:
     async with request.app.state.db.read() as session:
         items = list(await records.list_parts(session, id_cursor(cursor), limit + 1))
-    return page(items, limit, PartOut)
+    return page_of(items, limit, PartOut)
 
 
 @router.get("/parts/{part_id}", response_model=PartOut, tags=["quality records"])
@@ -84,7 +86,7 @@ async def create_characteristic(request: Request, body: CharacteristicCreate) ->
         return CharacteristicOut.model_validate(characteristic).model_dump(mode="json")
 
     taken = f"part {body.part_id} already has a characteristic named {body.name!r}"
-    return await create_idempotently(request, body.model_dump(), create, taken)
+    return await create_once(request.app.state.db, request, body.model_dump(), create, taken=taken)
 
 
 @router.get("/characteristics", response_model=Page[CharacteristicOut], tags=["quality records"])
@@ -96,7 +98,7 @@ async def list_characteristics(
 ) -> dict[str, Any]:
     async with request.app.state.db.read() as session:
         items = await records.list_characteristics(session, part_id, id_cursor(cursor), limit + 1)
-    return page(list(items), limit, CharacteristicOut)
+    return page_of(list(items), limit, CharacteristicOut)
 
 
 @router.get(
@@ -141,7 +143,7 @@ async def create_lot(request: Request, body: LotCreate) -> Response:
         return LotOut.model_validate(lot).model_dump(mode="json")
 
     taken = f"a lot with the number {body.lot_number!r} already exists"
-    return await create_idempotently(request, body.model_dump(), create, taken)
+    return await create_once(request.app.state.db, request, body.model_dump(), create, taken=taken)
 
 
 @router.get("/lots", response_model=Page[LotOut], tags=["quality records"])
@@ -160,7 +162,7 @@ async def list_lots(
             after=id_cursor(cursor),
             limit=limit + 1,
         )
-    return page(list(items), limit, LotOut)
+    return page_of(list(items), limit, LotOut)
 
 
 @router.get("/lots/{lot_id}", response_model=LotOut, tags=["quality records"])
@@ -184,7 +186,7 @@ async def create_defect_type(request: Request, body: DefectTypeCreate) -> Respon
         return DefectTypeOut.model_validate(defect_type).model_dump(mode="json")
 
     taken = f"the defect type {body.code!r} already exists"
-    return await create_idempotently(request, body.model_dump(), create, taken)
+    return await create_once(request.app.state.db, request, body.model_dump(), create, taken=taken)
 
 
 @router.get("/defect-types", response_model=Page[DefectTypeOut], tags=["quality records"])
@@ -193,4 +195,4 @@ async def list_defect_types(
 ) -> dict[str, Any]:
     async with request.app.state.db.read() as session:
         items = await records.list_defect_types(session, id_cursor(cursor), limit + 1)
-    return page(list(items), limit, DefectTypeOut)
+    return page_of(list(items), limit, DefectTypeOut)

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopfloor.core.actor import actor_of
 from shopfloor.core.errors import ValidationFailed
 from shopfloor.core.idempotency import create_once
-from shopfloor.core.pagination import Page, encode_cursor
+from shopfloor.core.pagination import Page, encode_cursor, page_of
 from shopfloor.quality import events, inspections, recording
-from shopfloor.quality.routing import LIMIT, id_cursor, id_filter, page
+from shopfloor.quality.routing import LIMIT, id_filter
 from shopfloor.quality.schemas import (
     DefectIn,
     DefectOut,
@@ -32,6 +32,7 @@ from shopfloor.quality.schemas import (
     MeasurementsOut,
     parse_items,
 )
+from shopfloor.storage.lookup import id_cursor
 
 router = APIRouter()
 MEASUREMENTS_BODY = Body(
@@ -163,7 +164,7 @@ async def list_measurements(
         items = await recording.list_measurements(
             session, inspection_id, id_cursor(cursor), limit + 1
         )
-    return page(list(items), limit, MeasurementOut)
+    return page_of(list(items), limit, MeasurementOut)
 
 
 @router.post(
@@ -197,4 +198,4 @@ async def list_defects(
 ) -> dict[str, Any]:
     async with request.app.state.db.read() as session:
         items = await recording.list_defects(session, inspection_id, id_cursor(cursor), limit + 1)
-    return page(list(items), limit, DefectOut)
+    return page_of(list(items), limit, DefectOut)

@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.core.errors import NotFound
+from shopfloor.core.pagination import int_cursor
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns: a larger one cannot name a row
 Row = TypeVar("Row")
@@ -16,6 +17,11 @@ Row = TypeVar("Row")
 
 def is_row_id(row_id: int) -> bool:
     return 0 < row_id <= MAX_ID
+
+
+def id_cursor(cursor: str | None) -> int | None:
+    """The id a list's cursor carries (the last id served)."""
+    return int_cursor(cursor, high=MAX_ID + 1)
 
 
 async def get_or_404(
