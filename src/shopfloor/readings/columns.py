@@ -245,7 +245,7 @@ def _texts_to_us(columns: Columns, indices: np.ndarray, texts: list[str]) -> np.
     parsed = np.zeros(len(first_seen), dtype=np.int64)
     problems: dict[int, str] = {}
     for code, text in enumerate(first_seen):
-        us, problem = _text_to_us(text)
+        us, problem = text_to_us(text)
         if problem is None:
             parsed[code] = us
         else:
@@ -256,7 +256,7 @@ def _texts_to_us(columns: Columns, indices: np.ndarray, texts: list[str]) -> np.
     return parsed[codes]
 
 
-def _text_to_us(text: str) -> tuple[int, str | None]:
+def text_to_us(text: str) -> tuple[int, str | None]:
     try:
         # RFC 3339 allows a lower-case "t" and "z"; fromisoformat does not.
         moment = datetime.fromisoformat(text.upper() if "t" in text or "z" in text else text)
