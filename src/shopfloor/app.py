@@ -22,6 +22,8 @@ from shopfloor.auth.audit_hooks import install_audit_hooks
 from shopfloor.auth.guard import authorize
 from shopfloor.auth.hardening import install_hardening
 from shopfloor.config import Settings
+from shopfloor.connectors import api as connectors_api
+from shopfloor.connectors.wiring import build_runner
 from shopfloor.core.problems import install_problem_handlers
 from shopfloor.notify import api as notify_api
 from shopfloor.observe import health
@@ -71,6 +73,10 @@ def create_app(
         except Exception as exc:  # the store also prepares on demand; serve and report instead
             log.warning("store start-up preparation failed", error=str(exc))
         await pipeline.start()
+        state.connectors = None
+        if settings.run_connectors:
+            state.connectors = build_runner(db, state.ingestor, settings)
+            await state.connectors.start()
         tasks = [asyncio.create_task(job(app)) for job in background or []]
         try:
             yield
@@ -80,6 +86,8 @@ def create_app(
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await task
+            if state.connectors is not None:
+                await state.connectors.stop()
             await pipeline.stop()
             await db.dispose()
 
@@ -111,6 +119,7 @@ def create_app(
     api.include_router(spc_api.router)
     api.include_router(health.router)
     api.include_router(pipeline_api.router)
+    api.include_router(connectors_api.router)
     app.include_router(api)
     app.add_route(f"{API_PREFIX}/metrics", metrics_endpoint, include_in_schema=False)
     # Probes and scrapers expect these at the root as well.

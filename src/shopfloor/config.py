@@ -69,6 +69,11 @@ class Settings(BaseSettings):
 
     mqtt_url: str | None = None
     mqtt_topic_prefix: str = "shopfloor/v1"
+    # Connectors (MQTT, OPC-UA) from a TOML file, in addition to MQTT_URL and those defined
+    # through the API. ``serve`` and ``worker`` run them unless this is off; each connector
+    # runs in one process at a time (the first to claim it).
+    connectors_file: Path | None = None
+    run_connectors: bool = True
 
     @field_validator("smtp_security")
     @classmethod

@@ -30,6 +30,13 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/health/ready"): Access.PUBLIC,
     ("GET", "/deadletters"): P.ADMIN,
     ("POST", "/deadletters/replay"): P.ADMIN,
+    # Connectors: anyone may see what runs; those who run the plant define them
+    ("GET", "/connectors"): P.READ,
+    ("GET", "/connectors/{name}"): P.READ,
+    ("POST", "/connectors"): P.MANAGE_PLANT,
+    ("PUT", "/connectors/{name}"): P.MANAGE_PLANT,
+    ("PATCH", "/connectors/{name}"): P.MANAGE_PLANT,
+    ("DELETE", "/connectors/{name}"): P.MANAGE_PLANT,
     # Sign-in and one's own account
     ("POST", "/auth/token"): Access.PUBLIC,
     ("POST", "/auth/refresh"): Access.PUBLIC,  # the refresh token is the credential

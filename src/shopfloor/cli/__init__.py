@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "users": ("shopfloor.cli.users", "app"),
     "api-keys": ("shopfloor.cli.apikeys", "app"),
     "audit": ("shopfloor.cli.audit", "app"),
+    "connectors": ("shopfloor.cli.connectors", "app"),
 }
 
 

@@ -10,6 +10,7 @@ import uvicorn
 
 from shopfloor.app import BackgroundTask, create_app
 from shopfloor.config import Settings
+from shopfloor.connectors.wiring import fixed_connectors
 from shopfloor.observe.logging import configure_logging
 from shopfloor.storage.migrate import upgrade
 
@@ -23,6 +24,8 @@ def _run(
     prepare: Callable[[Settings], None] | None = None,
 ) -> None:
     configure_logging(settings.log_level, settings.log_json)
+    if settings.run_connectors:
+        fixed_connectors(settings)  # a bad connectors file is refused before anything starts
     if settings.is_embedded_database:
         upgrade(settings.resolved_database_url)
     if prepare is not None:

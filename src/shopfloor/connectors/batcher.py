@@ -175,6 +175,10 @@ class Batcher:
         batch, self._messages = self._messages[:count], self._messages[count:]
         return batch
 
+    async def store_now(self, messages: list[Message]) -> list[tuple[Message, str]]:
+        """Commit ``messages`` at once (no acknowledgements); the refused ones with why."""
+        return [(message, letter.reason) for letter, message in await self._store(messages)]
+
     async def _store(self, messages: list[Message]) -> list[tuple[DeadLetterIn, Message]]:
         """Commit the readings of ``messages``; return a dead letter for each one refused."""
         refused: list[tuple[DeadLetterIn, Message]] = []

@@ -20,10 +20,19 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from shopfloor.core.errors import ShopfloorError
 from shopfloor.core.paths import path_problem
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -61,6 +70,8 @@ class MqttSettings(_Strict):
     kind: Literal["mqtt"] = "mqtt"
     name: str = Field(pattern=NAME)
     url: str = Field(description="mqtt://[user:password@]host[:port], mqtts:// for TLS.")
+    username: str | None = Field(default=None, description="Overrides the URL's user.")
+    password: str | None = Field(default=None, description="Overrides the URL's password.")
     topic_prefix: str = "shopfloor/v1"
     client_id: str | None = Field(
         default=None,
@@ -180,19 +191,54 @@ class ConnectorsFile(_Strict):
         return self
 
 
+def credentials_apart(settings: MqttSettings) -> MqttSettings:
+    """The same settings with the URL's user and password moved into their own fields, so
+    that stored configurations, API answers and the audit log can hide the password."""
+    parts = urlsplit(settings.url)
+    if parts.username is None and parts.password is None:
+        return settings
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return settings.model_copy(
+        update={
+            "url": parts._replace(netloc=netloc).geturl(),
+            "username": settings.username or unquote(parts.username or "") or None,
+            "password": settings.password or unquote(parts.password or "") or None,
+        }
+    )
+
+
 def parse_connector(document: dict[str, Any]) -> MqttSettings | OpcUaSettings:
     return _ONE.validate_python(document)
 
 
+class InvalidConnectorFile(ShopfloorError):
+    status, slug, title = 422, "invalid-connector-file", "Invalid connector configuration"
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """``connectors.0.url: must look like …`` for each problem, joined."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
 def load_file(path: Path) -> list[MqttSettings | OpcUaSettings]:
-    """Connectors of a TOML file; raises ValueError naming the file and the problem."""
+    """Connectors of a TOML file; raises ``InvalidConnectorFile`` naming the file and the
+    problem."""
     try:
         document = tomllib.loads(path.read_text())
     except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        raise InvalidConnectorFile(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path} is not valid TOML: {exc}") from None
-    return list(ConnectorsFile.model_validate(document).connectors)
+        raise InvalidConnectorFile(f"{path} is not valid TOML: {exc}") from None
+    try:
+        return list(ConnectorsFile.model_validate(document).connectors)
+    except ValidationError as exc:
+        raise InvalidConnectorFile(f"{path}: {describe_errors(exc)}") from None
 
 
 def mqtt_from_settings(url: str | None, topic_prefix: str) -> MqttSettings | None:

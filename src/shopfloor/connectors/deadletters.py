@@ -7,14 +7,17 @@ Rejected values (an OPC-UA bad status) are a record, not a replayable message.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
 from shopfloor.connectors.base import REJECTED, DeadLetterIn, Message, Unreadable
 from shopfloor.connectors.models import ConnectorDeadLetter
+from shopfloor.core.clock import rfc3339
 from shopfloor.storage import Database
 
 
@@ -65,22 +68,20 @@ async def list_dead_letters(
         return list(rows)
 
 
-Decode = Callable[[ConnectorDeadLetter], Message]
-
-
 async def replay_dead_letters(
     db: Database,
-    decode: Decode,
-    store: Callable[[list[Message]], object],
+    decode: Callable[[ConnectorDeadLetter], Message | None],
+    store: Callable[[list[Message]], Awaitable[list[tuple[Message, str]]]],
     *,
     topic: str | None = None,
     page: int = 500,
 ) -> tuple[int, int]:
     """Decode and store the replayable letters again; returns (replayed, still failing).
 
-    ``decode`` raises ``Unreadable`` when a letter still cannot be read; ``store`` is awaited
-    with the decoded messages and returns the dead letters it refused, as (message, reason).
-    A letter is deleted only once its readings are committed.
+    ``decode`` returns None for a letter it cannot replay (left as it is) and raises
+    ``Unreadable`` for one that still cannot be read; ``store`` commits messages and returns
+    the refused ones with why. A letter is deleted only once its readings are committed; one
+    that fails again keeps the new reason and counts one more attempt.
     """
     replayed = failing = 0
     after = 0
@@ -102,15 +103,17 @@ async def replay_dead_letters(
         reasons: dict[int, str] = {}
         for letter in letters:
             try:
-                decoded.append((letter, decode(letter)))
+                message = decode(letter)
             except Unreadable as exc:
                 reasons[letter.id] = str(exc)
-        refused = await store([message for _, message in decoded])  # type: ignore[misc]
-        by_message = {id(message): reason for message, reason in refused}  # type: ignore[attr-defined]
+                continue
+            if message is not None:
+                decoded.append((letter, message))
+        refused = {id(message): why for message, why in await store([m for _, m in decoded])}
         for letter, message in decoded:
-            if id(message) in by_message:
-                reasons[letter.id] = by_message[id(message)]
-        done = [letter.id for letter in letters if letter.id not in reasons]
+            if id(message) in refused:
+                reasons[letter.id] = refused[id(message)]
+        done = [letter.id for letter, message in decoded if letter.id not in reasons]
         async with db.write() as session:
             if done:
                 await session.execute(
@@ -124,3 +127,36 @@ async def replay_dead_letters(
                 )
         replayed += len(done)
         failing += len(reasons)
+
+
+def connector_letter_json(letter: ConnectorDeadLetter) -> dict[str, Any]:
+    try:
+        payload, encoding = letter.payload.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        payload, encoding = base64.b64encode(letter.payload).decode(), "base64"
+    failed_at = rfc3339(letter.received_at)
+    return {
+        "source": letter.source,
+        "id": f"connector-{letter.id}",
+        "topic": letter.topic,
+        "key": None,
+        "group": None,
+        "kind": letter.kind,
+        "error": letter.reason,
+        "attempts": letter.attempts,
+        "failed_at": failed_at,
+        "created_at": failed_at,
+        "payload": payload,
+        "payload_encoding": encoding,
+    }
+
+
+def mqtt_prefixes(runner: Any) -> dict[str, str]:
+    """Topic prefix of each MQTT connector a runner knows (running or defined)."""
+    if runner is None:
+        return {}
+    found = {s.name: s.topic_prefix for s, _ in runner.fixed if s.kind == "mqtt"}
+    for name, entry in runner.running.items():
+        if entry.settings.kind == "mqtt":
+            found[name] = entry.settings.topic_prefix
+    return found

@@ -235,8 +235,15 @@ class ConnectorRunner:
                 log.warning("cannot record connector status", error=str(exc)[:300])
 
     async def report(self) -> None:
+        """Record the state of what runs here; give up a connector another process runs too
+        (both started it at once): the process whose name sorts first keeps it."""
         if not self.running:
             return
+        for name, owner in (await self._owners()).items():
+            if name in self.running and owner != self.process and owner < self.process:
+                log.warning("connector runs in another process; leaving it", connector=name)
+                await self._stop_one(name)
+                self.elsewhere[name] = owner
         now = dt.datetime.now(dt.UTC)
         async with self.db.write() as session:
             for entry in self.running.values():

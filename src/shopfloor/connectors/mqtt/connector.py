@@ -11,7 +11,6 @@ with the time of receipt, so a redelivery of one can store it a second time.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
@@ -71,7 +70,7 @@ class MqttConnector:
             try:
                 reason = await self._connection_lifetime(batcher)
                 note_error(self.state, f"connection lost: {reason}")
-            except (OSError, ConnectionError, TimeoutError, ssl.SSLError) as exc:
+            except Exception as exc:  # a connector never gives up on its broker
                 note_error(self.state, f"cannot connect to {self._where()}: {exc}")
             finally:
                 set_connected(self.state, False)
@@ -98,8 +97,10 @@ class MqttConnector:
         protocol = mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311
         client = Client(settings.client_id or f"shopfloor-{settings.name}", protocol)
         parts = urlsplit(settings.url)
-        if parts.username:
-            client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
+        username = settings.username or (unquote(parts.username) if parts.username else None)
+        if username:
+            password = settings.password or unquote(parts.password or "")
+            client.username_pw_set(username, password or None)
         if parts.scheme == "mqtts":
             client.tls_set(
                 ca_certs=settings.ca_file, certfile=settings.cert_file, keyfile=settings.key_file
@@ -129,10 +130,12 @@ class MqttConnector:
                 connected.set_exception(ConnectionError(f"disconnected: {reason}"))
 
         client.on_connect = on_connect
-        client.on_disconnect = on_disconnect
         self._connection += 1
         client.on_message = self._receiver(client, batcher, self._connection)
         await asyncio.wait_for(asyncio.to_thread(self._connect, client), CONNECT_TIMEOUT_S)
+        # Set only now: a disconnect inside connect() runs on the worker thread, where the
+        # futures must not be touched; _connect raises for it instead.
+        client.on_disconnect = on_disconnect
         driver = LoopDriver(client, loop)
         timers = asyncio.create_task(
             driver.keep_alive(lambda: ended.done() or ended.set_result("keep-alive timed out"))
@@ -163,11 +166,17 @@ class MqttConnector:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = self.settings.session_expiry_s
             properties.ReceiveMaximum = self.settings.receive_maximum
-            client.connect(
+            rc = client.connect(
                 host, port, self.settings.keepalive_s, clean_start=False, properties=properties
             )
         else:
-            client.connect(host, port, self.settings.keepalive_s)
+            rc = client.connect(host, port, self.settings.keepalive_s)
+        # paho sends CONNECT within connect(); when that send fails (a broker that rejected our
+        # TLS client certificate just after the handshake) it returns an error code, with its
+        # socket already closed, instead of raising.
+        if rc != mqtt.MQTT_ERR_SUCCESS or client.socket() is None:
+            why = client.last_socket_error or mqtt.error_string(rc)
+            raise ConnectionError(f"the connection closed while sending CONNECT: {why}")
 
     async def _hold_back(self, driver: LoopDriver, batcher: Batcher) -> None:
         """Stop reading while the batcher's backlog is full; the broker then waits for us."""

@@ -31,10 +31,28 @@ class Client(mqtt.Client):
         )
         self._chunk = b""
         self._offset = 0
+        # paho logs and swallows socket errors; kept so that a failure can say what happened
+        # (a TLS alert from the broker, a reset …).
+        self.last_socket_error: OSError | None = None
+
+    def _sock_send(self, buf: bytes | bytearray) -> int:
+        try:
+            return super()._sock_send(buf)
+        except BlockingIOError:
+            raise
+        except OSError as exc:
+            self.last_socket_error = exc
+            raise
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._offset >= len(self._chunk):
-            self._chunk = super()._sock_recv(READ_CHUNK)
+            try:
+                self._chunk = super()._sock_recv(READ_CHUNK)
+            except BlockingIOError:
+                raise
+            except OSError as exc:
+                self.last_socket_error = exc
+                raise
             self._offset = 0
             if not self._chunk:
                 return b""  # the broker closed the connection
