@@ -219,11 +219,14 @@ class InvalidConnectorFile(ShopfloorError):
 
 
 def describe_errors(exc: ValidationError) -> str:
-    """``connectors.0.url: must look like …`` for each problem, joined."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}"
-        for error in exc.errors()
-    )
+    """``connectors.0.url: must look like …`` for each problem, joined: without the tag of
+    the kind pydantic puts in the location, nor its "Value error, " prefix."""
+    found = []
+    for error in exc.errors():
+        where = [str(part) for part in error["loc"] if part not in ("mqtt", "opcua")]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        found.append(f"{'.'.join(where) or '(top)'}: {message}")
+    return "; ".join(found)
 
 
 def load_file(path: Path) -> list[MqttSettings | OpcUaSettings]:
