@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ from shopfloor.connectors.opcua import OpcUaConnector, subscription
 from shopfloor.plant import repository
 from shopfloor.readings.service import Ingestor, build_ingestor
 from shopfloor.storage import Database
+from tests.connectors.helpers import eventually
 from tests.fixtures.opcua_server import OpcUaServer, opcua_server
 
 T = TypeVar("T")
@@ -40,18 +41,6 @@ PATH = "acme/stamping/press-{}/value"
 def server() -> Iterator[OpcUaServer]:
     with opcua_server(nodes=4, types=("Double", "Double", "Boolean", "Int32")) as running:
         yield running
-
-
-async def eventually(check: Callable[[], Awaitable[T]], what: str, within_s: float = 10.0) -> T:
-    """Poll ``check`` until it returns something true; fail naming ``what`` and the last value."""
-    deadline = time.monotonic() + within_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s}s waiting for {what}; got {result!r}")
-        await asyncio.sleep(0.02)
 
 
 def settings_for(server: OpcUaServer, nodes: int = 4, **options: Any) -> OpcUaSettings:
