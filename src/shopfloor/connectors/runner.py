@@ -123,7 +123,10 @@ class ConnectorRunner:
         self._changed.set()
 
     async def start(self) -> None:
-        await self.reload()
+        try:
+            await self.reload()
+        except Exception as exc:  # the database is down: serve anyway, the loop retries
+            log.warning("cannot load connector configurations yet", error=str(exc)[:300])
         self._tasks = [
             asyncio.create_task(self._reload_loop(), name="connectors-reload"),
             asyncio.create_task(self._heartbeat_loop(), name="connectors-heartbeat"),
