@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import detect_speed, ingest, nab, pipeline, rollup_query
+from benchmarks import detect_speed, ingest, mqtt, nab, opcua, pipeline, rollup_query
 
 
 def main() -> None:
@@ -26,6 +26,10 @@ def main() -> None:
     nab.main(["--hst", "river-default" if args.quick else "both"])
     print()
     detect_speed.main(["--sensors", "100"] if args.quick else [])
+    print()
+    mqtt.main(["--quick"] if args.quick else [])
+    print()
+    opcua.main(["--quick"] if args.quick else [])
 
 
 if __name__ == "__main__":
