@@ -18,6 +18,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
 from shopfloor.config import Settings
@@ -378,3 +380,37 @@ async def test_dead_letter_count_matches_the_database(database_url, tmp_path, br
         async with harness.db.read() as session:
             stored = await session.scalar(select(func.count()).select_from(ConnectorDeadLetter))
         assert stored == 10
+
+
+async def test_mqtt5_messages_with_properties_are_read_too(database_url, tmp_path, broker):
+    # Messages without properties take the connector's fast path; these go through paho's.
+    async with running(database_url, tmp_path, settings_for(broker)) as harness:
+        await harness.connected()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="v5-publisher", protocol=mqtt.MQTTv5
+        )
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        try:
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.UserProperty = ("line", "7")
+            properties.ContentType = "application/json"
+            for i in range(3):
+                client.publish(
+                    f"{PREFIX}/acme/line/props",
+                    json.dumps({"ts": T0 + i, "value": i}),
+                    qos=1,
+                    properties=properties,
+                ).wait_for_publish(10)
+            client.publish(
+                f"{PREFIX}/acme/line/props", json.dumps({"ts": T0 + 3, "value": 3}), qos=1
+            )
+
+            async def four() -> bool:
+                return await harness.count("acme/line/props") == 4
+
+            await eventually(four, "the four readings, three of them with properties")
+        finally:
+            client.loop_stop()
+            client.disconnect()
+        assert [v for _, v in await harness.values("acme/line/props")] == [0.0, 1.0, 2.0, 3.0]
