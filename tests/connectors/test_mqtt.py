@@ -22,17 +22,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
-from shopfloor.config import Settings
-from shopfloor.connectors.batcher import Batcher
 from shopfloor.connectors.config import MqttSettings, SparkplugSettings
 from shopfloor.connectors.deadletters import list_dead_letters
 from shopfloor.connectors.models import ConnectorDeadLetter
 from shopfloor.connectors.mqtt.connector import MqttConnector
 from shopfloor.connectors.sparkplug import encode_payload, parse_topic
 from shopfloor.plant import repository
-from shopfloor.readings.service import Ingestor, build_ingestor
+from shopfloor.readings.service import Ingestor
 from shopfloor.storage import Database
-from tests.connectors.helpers import eventually
+from tests.connectors.helpers import connector_running, eventually
 from tests.fixtures.mosquitto import MosquittoServer, mosquitto_server
 
 PREFIX = "shopfloor/v1"
@@ -107,24 +105,11 @@ class Harness:
 async def running(
     database_url: str, tmp_path: Path, settings: MqttSettings, auto_register: bool = True
 ) -> AsyncIterator[Harness]:
-    db = Database(database_url)
-    await db.start()
-    config = Settings(database_url=database_url, data_dir=tmp_path, auto_register=auto_register)
-    ingestor = build_ingestor(db, config)
-    await ingestor.store.start(db)
     connector = MqttConnector(settings)
-    batcher = Batcher(ingestor, db, connector.state, max_wait_s=0.01)
-    writer = asyncio.create_task(batcher.run())
-    task = asyncio.create_task(connector.run(batcher))
-    try:
-        yield Harness(db, ingestor, connector)
-    finally:
-        task.cancel()
-        writer.cancel()
-        await asyncio.gather(task, writer, return_exceptions=True)
-        with contextlib.suppress(Exception, asyncio.TimeoutError):
-            await asyncio.wait_for(batcher.drain(), 5)
-        await db.dispose()
+    async with connector_running(
+        database_url, tmp_path, connector, auto_register=auto_register
+    ) as live:
+        yield Harness(live.db, live.ingestor, connector)
 
 
 def settings_for(broker: MosquittoServer, **options: Any) -> MqttSettings:

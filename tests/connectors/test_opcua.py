@@ -21,16 +21,15 @@ from typing import Any, TypeVar
 import pytest
 from prometheus_client import REGISTRY
 
-from shopfloor.config import Settings
 from shopfloor.connectors.base import REJECTED, UNREADABLE
 from shopfloor.connectors.batcher import Batcher
 from shopfloor.connectors.config import OpcUaSettings
 from shopfloor.connectors.deadletters import list_dead_letters
 from shopfloor.connectors.opcua import OpcUaConnector, subscription
 from shopfloor.plant import repository
-from shopfloor.readings.service import Ingestor, build_ingestor
+from shopfloor.readings.service import Ingestor
 from shopfloor.storage import Database
-from tests.connectors.helpers import eventually
+from tests.connectors.helpers import connector_running, eventually
 from tests.fixtures.opcua_server import OpcUaServer, opcua_server
 
 T = TypeVar("T")
@@ -99,24 +98,9 @@ class Harness:
 async def running(
     database_url: str, tmp_path: Path, settings: OpcUaSettings
 ) -> AsyncIterator[Harness]:
-    db = Database(database_url)
-    await db.start()
-    config = Settings(database_url=database_url, data_dir=tmp_path, auto_register=True)
-    ingestor = build_ingestor(db, config)
-    await ingestor.store.start(db)
     connector = OpcUaConnector(settings)
-    batcher = Batcher(ingestor, db, connector.state, max_wait_s=0.01)
-    writer = asyncio.create_task(batcher.run())
-    task = asyncio.create_task(connector.run(batcher))
-    try:
-        yield Harness(db, ingestor, batcher, connector, task)
-    finally:
-        task.cancel()
-        writer.cancel()
-        await asyncio.gather(task, writer, return_exceptions=True)
-        with contextlib.suppress(Exception, asyncio.TimeoutError):
-            await asyncio.wait_for(batcher.drain(), 5)
-        await db.dispose()
+    async with connector_running(database_url, tmp_path, connector) as live:
+        yield Harness(live.db, live.ingestor, live.batcher, connector, live.task)
 
 
 def asyncua_tasks() -> list[asyncio.Task[Any]]:
