@@ -1,0 +1,1 @@
+"""Models that predict failures and remaining useful life: trained, versioned, served, watched."""
