@@ -25,6 +25,7 @@ from shopfloor.config import Settings
 from shopfloor.connectors import api as connectors_api
 from shopfloor.connectors.wiring import build_runner
 from shopfloor.core.problems import install_problem_handlers
+from shopfloor.ml import api as models_api
 from shopfloor.notify import api as notify_api
 from shopfloor.observe import health
 from shopfloor.observe.metrics import metrics_endpoint
@@ -120,6 +121,7 @@ def create_app(
     api.include_router(health.router)
     api.include_router(pipeline_api.router)
     api.include_router(connectors_api.router)
+    api.include_router(models_api.router)
     app.include_router(api)
     app.add_route(f"{API_PREFIX}/metrics", metrics_endpoint, include_in_schema=False)
     # Probes and scrapers expect these at the root as well.

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     connectors_file: Path | None = None
     run_connectors: bool = True
 
+    # The model registry: a remote MLflow tracking server, or (unset) an embedded one in the
+    # data directory.
+    mlflow_url: str | None = None
+
     @field_validator("smtp_security")
     @classmethod
     def _smtp_security(cls, value: str) -> str:

@@ -47,6 +47,7 @@ MATRIX: dict[Permission, set[str]] = {
     Permission.MANAGE_QUALITY: {"quality_manager", "admin"},
     Permission.MANAGE_NOTIFY: {"maintenance_engineer", "quality_manager", "admin"},
     Permission.ADMIN: {"admin"},
+    Permission.MANAGE_MODELS: {"maintenance_engineer", "admin"},
 }
 CALLERS = ("nobody", *ROLES, "key:ingest")
 

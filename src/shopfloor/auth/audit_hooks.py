@@ -177,10 +177,20 @@ def _current(session: Session) -> SessionTransaction | None:
 # --- ORM changes -----------------------------------------------------------------------------
 
 
+def _ours(table: Any) -> bool:
+    """An audited table of this platform: not one of the excluded, and not a table of another
+    library's database that happens to be written while someone acts (MLflow's registry)."""
+    return (
+        isinstance(table, Table)
+        and table.metadata is Base.metadata
+        and table.name not in EXCLUDED_TABLES
+    )
+
+
 def _describe(verb: str, obj: Any) -> tuple[str, str, Any, Any] | None:
     state = inspect(obj)
     table = state.mapper.local_table
-    if not isinstance(table, Table) or table.name in EXCLUDED_TABLES:
+    if not _ours(table):
         return None
     entity = _entity(state.mapper, table)
     target = f"{entity}/{_primary_key(state)}"
@@ -264,7 +274,7 @@ def _audited(state: ORMExecuteState) -> tuple[Acting, Table] | None:
         return None
     mapper = state.bind_mapper
     table = mapper.local_table if mapper is not None else state.statement.table
-    if not isinstance(table, Table) or table.name in EXCLUDED_TABLES:
+    if not _ours(table):
         return None
     return who, table
 

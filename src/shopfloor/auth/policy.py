@@ -30,6 +30,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/health/ready"): Access.PUBLIC,
     ("GET", "/deadletters"): P.ADMIN,
     ("POST", "/deadletters/replay"): P.ADMIN,
+    # Models: anyone may see them; maintenance engineers promote and roll back
+    ("GET", "/models"): P.READ,
+    ("GET", "/models/{name}/versions"): P.READ,
+    ("POST", "/models/{name}/aliases"): P.MANAGE_MODELS,
     # Connectors: anyone may see what runs; those who run the plant define them
     ("GET", "/connectors"): P.READ,
     ("GET", "/connectors/{name}"): P.READ,

@@ -18,6 +18,7 @@ class Permission(StrEnum):
     INSPECT = "inspect"  # create, start, measure, record defects, complete inspections
     MANAGE_QUALITY = "manage_quality"  # parts, characteristics, lots
     MANAGE_NOTIFY = "manage_notify"  # channels, subscriptions, deliveries
+    MANAGE_MODELS = "manage_models"  # promote and roll back models (move their aliases)
     ADMIN = "admin"  # users, API keys, the audit log, the pipeline's dead letters
 
 
@@ -27,7 +28,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "operator": frozenset({P.READ, P.ACKNOWLEDGE}),
     "inspector": frozenset({P.READ, P.ACKNOWLEDGE, P.INSPECT}),
     "maintenance_engineer": frozenset(
-        {P.READ, P.ACKNOWLEDGE, P.RESOLVE, P.MANAGE_PLANT, P.MANAGE_NOTIFY}
+        {P.READ, P.ACKNOWLEDGE, P.RESOLVE, P.MANAGE_PLANT, P.MANAGE_NOTIFY, P.MANAGE_MODELS}
     ),
     "quality_manager": frozenset(
         {P.READ, P.ACKNOWLEDGE, P.RESOLVE, P.INSPECT, P.MANAGE_QUALITY, P.MANAGE_NOTIFY}

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "api-keys": ("shopfloor.cli.apikeys", "app"),
     "audit": ("shopfloor.cli.audit", "app"),
     "connectors": ("shopfloor.cli.connectors", "app"),
+    "models": ("shopfloor.cli.models", "app"),
 }
 
 
