@@ -145,3 +145,19 @@ def predict_rul_command(
         fail(f"--format {data_format!r}: remaining useful life reads cmapss")
     info, units = _guarded(lambda: predict_rul_to_file(registry(), model, data, out))
     typer.echo(f"{units} unit(s) → {out} ({info.name} v{info.version})")
+
+
+@app.command("retrain")
+def retrain_command(
+    name: str = typer.Argument(..., help="The model to retrain."),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="Fresh data."),
+    promote: bool = typer.Option(
+        True, "--promote/--no-promote", help="Promote the challenger when it is better."
+    ),
+) -> None:
+    """Train a challenger, compare it with the champion on held-out data, promote if better."""
+    from shopfloor.ml.retrain import retrain
+
+    decision = _guarded(lambda: retrain(registry(), name, data, promote_if_better=promote))
+    verdict = "promoted to champion" if decision.promoted else "kept as challenger"
+    typer.echo(f"{name} v{decision.challenger} {verdict}: {decision.reason}")
