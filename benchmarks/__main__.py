@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import detect_speed, ingest, mqtt, nab, opcua, pipeline, rollup_query
+from benchmarks import (
+    detect_speed,
+    inference,
+    ingest,
+    mqtt,
+    nab,
+    opcua,
+    pipeline,
+    rollup_query,
+    rul,
+)
 
 
 def main() -> None:
@@ -30,6 +40,10 @@ def main() -> None:
     mqtt.main(["--quick"] if args.quick else [])
     print()
     opcua.main(["--quick"] if args.quick else [])
+    print()
+    rul.main(["--quick"] if args.quick else [])
+    print()
+    inference.main([])
 
 
 if __name__ == "__main__":
