@@ -11,11 +11,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from shopfloor.core.errors import BadRequest
 from shopfloor.ml.registry import Registry, VersionInfo, data_fingerprint, signature_of
-from shopfloor.ml.training import HOLDOUT_SHARE, SEED, truncated
+from shopfloor.ml.training import SEED, held_out_engines
 
 DECISION_TAG = "shopfloor.retrain_decision"
 
@@ -55,12 +53,7 @@ def _retrain_rul(
     from shopfloor.ml.cmapss import read_cmapss
     from shopfloor.ml.rul import RulModel, rmse, train_rul
 
-    frame = read_cmapss(data)
-    units = np.array(sorted(frame["unit"].unique()))
-    rng = np.random.default_rng(SEED)
-    held = set(rng.choice(units, max(1, round(len(units) * HOLDOUT_SHARE)), replace=False))
-    train = frame[~frame["unit"].isin(held)]
-    test, truth = truncated(frame[frame["unit"].isin(held)], SEED)
+    train, test, truth = held_out_engines(read_cmapss(data))
     challenger_model = train_rul(train, seed=SEED)
 
     def score(model: RulModel) -> float:

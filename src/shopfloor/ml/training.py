@@ -33,23 +33,29 @@ def truncated(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Series]:
     return pd.concat(kept), pd.Series(truth, name="rul")
 
 
+def held_out_engines(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Training histories, and a share of whole units kept apart and cut at random cycles,
+    with their true RUL: (train, test, truth)."""
+    units = np.array(sorted(frame["unit"].unique()))
+    rng = np.random.default_rng(SEED)
+    held = set(rng.choice(units, max(1, round(len(units) * HOLDOUT_SHARE)), replace=False))
+    test, truth = truncated(frame[frame["unit"].isin(held)], SEED)
+    return frame[~frame["unit"].isin(held)], test, truth
+
+
 def train_rul_from_file(registry: Registry, path: Path, name: str) -> VersionInfo:
     from shopfloor.ml.cmapss import read_cmapss
     from shopfloor.ml.rul import nasa_score, rmse, train_rul
 
     frame = read_cmapss(path)
-    units = np.array(sorted(frame["unit"].unique()))
-    rng = np.random.default_rng(SEED)
-    held = set(rng.choice(units, max(1, round(len(units) * HOLDOUT_SHARE)), replace=False))
-    train = frame[~frame["unit"].isin(held)]
-    test, truth = truncated(frame[frame["unit"].isin(held)], SEED)
+    train, test, truth = held_out_engines(frame)
     evaluated = train_rul(train, seed=SEED)
     predicted = evaluated.predict_frame(test).set_index("unit")["rul"]
     capped = truth.clip(upper=evaluated.cap).loc[predicted.index]
     metrics = {
         "holdout_rmse": rmse(predicted.to_numpy(), capped.to_numpy()),
         "holdout_nasa_score": nasa_score(predicted.to_numpy(), capped.to_numpy()),
-        "holdout_units": float(len(held)),
+        "holdout_units": float(len(truth)),
         "training_rows": float(len(frame)),
     }
     model = train_rul(frame, seed=SEED)
