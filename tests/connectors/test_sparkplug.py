@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import struct
 import time
 
 import pytest
@@ -12,16 +11,10 @@ from shopfloor.connectors.base import Unreadable
 from shopfloor.connectors.config import SparkplugSettings
 from shopfloor.connectors.sparkplug import (
     DataType,
-    PathRefused,
-    PathRule,
     Payload,
     SparkplugDecoder,
-    SparkplugTopic,
     encode_payload,
-    format_topic,
-    parse_topic,
     rebirth_command,
-    subscription,
 )
 
 NOW_US = 1_700_000_100_000_000
@@ -46,89 +39,6 @@ def readings(decoded) -> dict[str, float]:
 
 
 # -- topics -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("topic", "parsed"),
-    [
-        ("spBv1.0/Plant1/NBIRTH/edge-a", SparkplugTopic("Plant1", "NBIRTH", "edge-a")),
-        ("spBv1.0/Plant1/NDATA/edge-a", SparkplugTopic("Plant1", "NDATA", "edge-a")),
-        ("spBv1.0/g/DDATA/edge-a/press 3", SparkplugTopic("g", "DDATA", "edge-a", "press 3")),
-        ("spBv1.0/g/DBIRTH/n/d", SparkplugTopic("g", "DBIRTH", "n", "d")),
-        ("spBv1.0/g/DDEATH/n/d", SparkplugTopic("g", "DDEATH", "n", "d")),
-        ("spBv1.0/g/NDEATH/n", SparkplugTopic("g", "NDEATH", "n")),
-        ("spBv1.0/g/NCMD/n", SparkplugTopic("g", "NCMD", "n")),
-        ("spBv1.0/g/DCMD/n/d", SparkplugTopic("g", "DCMD", "n", "d")),
-        ("spBv1.0/STATE/scada-1", SparkplugTopic("", "STATE", "scada-1")),
-        ("spBv1.0/g/STATE/scada-1", SparkplugTopic("g", "STATE", "scada-1")),
-    ],
-)
-def test_topics_are_parsed_and_formatted_back(topic, parsed):
-    assert parse_topic(topic) == parsed
-    assert str(parsed) == topic
-
-
-@pytest.mark.parametrize(
-    ("topic", "says"),
-    [
-        ("spAv1.0/g/NDATA/n", "does not start with spBv1.0/"),
-        ("shopfloor/v1/acme", "does not start with spBv1.0/"),
-        ("spBv1.0/g/NDATA", "has 3 levels"),
-        ("spBv1.0/g/DDATA/n/d/extra", "has 6 levels"),
-        ("spBv1.0/g/NSTUFF/n", "unknown message type 'NSTUFF'"),
-        ("spBv1.0/g/NDATA/n/d", "a NDATA topic has no device level"),
-        ("spBv1.0/g/DDATA/n", "a DDATA topic needs a device level"),
-        ("spBv1.0//NDATA/n", "empty level"),
-        ("spBv1.0/g/NDATA/+", "wildcard"),
-    ],
-)
-def test_other_topics_are_unreadable(topic, says):
-    with pytest.raises(Unreadable, match="not a Sparkplug B topic") as caught:
-        parse_topic(topic)
-    assert says in str(caught.value)
-
-
-def test_topic_helpers():
-    assert format_topic("g", "DDATA", "n", "d") == "spBv1.0/g/DDATA/n/d"
-    assert subscription() == "spBv1.0/+/#"
-    assert subscription("Plant1") == "spBv1.0/Plant1/#"
-
-
-# -- the path rule ------------------------------------------------------------------------
-
-DEFAULT_RULE = SparkplugSettings().path
-
-
-@pytest.mark.parametrize(
-    ("template", "device", "metric", "path"),
-    [
-        (DEFAULT_RULE, "Press 3", "Motor/Speed", "plant1/edge-a/press-3/motor/speed"),
-        (DEFAULT_RULE, "", "Motor/Speed", "plant1/edge-a/motor/speed"),
-        (DEFAULT_RULE, "", "Oil Temp (°C)", "plant1/edge-a/oil-temp-c"),
-        (DEFAULT_RULE, "", "--A__b--", "plant1/edge-a/a__b"),
-        (DEFAULT_RULE, "", "a//b/", "plant1/edge-a/a/b"),
-        ("acme/{node}/{metric}", "Press 3", "Speed", "acme/edge-a/speed"),
-        ("acme/line-1/{device}/{metric}", "Press 3", "Oil/Temp", "acme/line-1/press-3/oil/temp"),
-        ("{group}-{node}/{metric}", "", "x", "plant1-edge-a/x"),
-        ("site/{metric}", "", "{node}", "site/node"),  # a name is not substituted again
-    ],
-)
-def test_path_rules(template, device, metric, path):
-    assert PathRule(template).path("Plant1", "Edge.A", device, metric) == path
-
-
-def test_path_rules_refuse_paths_that_are_not_paths():
-    rule = PathRule("{group}/{node}/{device}/{metric}")
-    with pytest.raises(PathRefused, match="at most 8 are allowed") as caught:
-        rule.path("g", "n", "d", "a/b/c/d/e/f")
-    assert "metric 'a/b/c/d/e/f' of g/n/d" in str(caught.value)
-    with pytest.raises(PathRefused, match="'温度' has no letter, digit"):
-        rule.path("g", "n", "", "温度")
-    with pytest.raises(PathRefused, match="at most 255"):
-        rule.path("g", "n", "", "x" * 300)
-    # Refusals are remembered like paths and raised again.
-    with pytest.raises(PathRefused):
-        rule.path("g", "n", "", "温度")
 
 
 def test_a_refused_metric_is_skipped_with_its_reason():
@@ -376,17 +286,6 @@ def test_garbage_is_unreadable(payload):
         decoder().decode("spBv1.0/g/NDATA/n", payload, NOW_US)
 
 
-def test_names_that_are_not_utf8_are_refused():
-    broken = _len(1, b"\xff\xfe") + _key(4, 0) + _varint(10) + _key(13, 1) + bytes(8)
-    good = _len(1, b"ok") + _key(4, 0) + _varint(10) + _key(13, 1) + struct.pack("<d", 1.0)
-    dec = decoder()
-    decoded = dec.decode("spBv1.0/g/NBIRTH/n", _len(2, broken) + _len(2, good), NOW_US)
-    assert decoded.values == [1.0]
-    assert decoded.problems[-1] == "a metric of the NBIRTH of g/n has a name that is not UTF-8"
-    with pytest.raises(Unreadable, match="has a name that is not UTF-8"):
-        dec.decode("spBv1.0/g/NDATA/n", _len(2, broken), NOW_US)
-
-
 def test_seq_gaps_are_noted_and_wrap_at_256():
     dec = decoder()
     birth = nbirth([{"name": "a", "alias": 1, "value": 0.0}], seq=254)
@@ -424,74 +323,3 @@ def test_other_groups_are_ignored():
 
 
 # -- the schema against the wire format ---------------------------------------------------
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _key(number: int, wire_type: int) -> bytes:
-    return _varint(number << 3 | wire_type)
-
-
-def _len(number: int, data: bytes) -> bytes:
-    return _key(number, 2) + _varint(len(data)) + data
-
-
-def test_the_schema_reads_a_payload_written_by_hand():
-    """Bytes laid out from the specification's field numbers, not by this package's schema:
-    a wrong number or wire type in the schema fails here."""
-    metadata = _len(2, b"text/plain") + _key(3, 0) + _varint(12)  # content_type, size
-    properties = _len(1, b"unit") + _len(2, _key(1, 0) + _varint(12) + _len(8, b"degC"))
-    temp = (
-        _len(1, b"Oven/Temp")  # name
-        + _key(2, 0) + _varint(7)  # alias
-        + _key(3, 0) + _varint(T0_MS + 1)  # timestamp
-        + _key(4, 0) + _varint(10)  # datatype Double
-        + _len(8, metadata)
-        + _len(9, properties)
-        + _key(13, 1) + struct.pack("<d", 21.5)  # double_value, fixed64
-    )  # fmt: skip
-    level = _len(1, b"Level") + _key(4, 0) + _varint(9) + _key(12, 5) + struct.pack("<f", 0.25)
-    door = _len(1, b"Door") + _key(4, 0) + _varint(11) + _key(14, 0) + _varint(1)
-    count = _len(1, b"Count") + _key(4, 0) + _varint(8) + _key(11, 0) + _varint(2**64 - 2)
-    delta = _len(1, b"Delta") + _key(4, 0) + _varint(2) + _key(10, 0) + _varint(0xFFFF_FFFD)
-    historical = _len(1, b"Old") + _key(5, 0) + _varint(1) + _key(4, 0) + _varint(3)
-    historical += _key(10, 0) + _varint(5)
-    payload = (
-        _key(1, 0) + _varint(T0_MS)  # timestamp
-        + b"".join(_len(2, m) for m in (temp, level, door, count, delta, historical))
-        + _key(3, 0) + _varint(0)  # seq
-        + _len(4, b"uuid-1")
-        + _key(7, 0) + _varint(99)  # a third-party extension: skipped
-    )  # fmt: skip
-    # The helpers above against bytes written out by hand.
-    assert door == b"\x0a\x04Door\x20\x0b\x70\x01"
-    assert delta.endswith(b"\x50\xfd\xff\xff\xff\x0f")
-
-    message = Payload.FromString(payload)
-    assert (message.timestamp, message.seq, message.uuid) == (T0_MS, 0, "uuid-1")
-    first = message.metrics[0]
-    assert (first.name, first.alias, first.datatype) == ("Oven/Temp", 7, DataType.Double)
-    assert first.timestamp == T0_MS + 1
-    assert first.metadata.content_type == "text/plain" and first.metadata.size == 12
-    assert first.properties.keys == ["unit"]
-    assert first.properties.values[0].string_value == "degC"
-    assert message.metrics[5].is_historical
-
-    decoded = decoder().decode("spBv1.0/g/NBIRTH/n", payload, NOW_US)
-    assert readings(decoded) == {
-        "g/n/oven/temp": 21.5,
-        "g/n/level": 0.25,
-        "g/n/door": 1.0,
-        "g/n/count": float(2**64 - 2),
-        "g/n/delta": -3.0,
-        "g/n/old": 5.0,
-    }
-    assert decoded.ts_us == [(T0_MS + 1) * 1000] + [T0_MS * 1000] * 5
-    assert decoded.problems == []

@@ -8,7 +8,6 @@ are provoked by a TCP server in the test that accepts connections and never answ
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from shopfloor.ml.serving import (
     CircuitBreaker,
     FallbackPredictor,
     InferenceRequestError,
-    InferenceResponseError,
     InferenceUnavailableError,
     InProcessPredictor,
     Predictor,
@@ -324,93 +322,6 @@ async def test_silent_server_times_out_retries_and_falls_back(
     assert time.monotonic() - started < 0.1  # no network, no timeout to wait out
     assert counter.count == 9
     assert fallbacks(model, "open") == 1 and breaker_open(model) == 1
-
-
-# --- retries and parsing, against httpx's mock transport ----------------------------------------
-
-
-def infer_response(values: list[float], shape: list[int]) -> httpx.Response:
-    return httpx.Response(
-        200,
-        json={
-            "model_name": MODEL,
-            "outputs": [{"name": "predict", "shape": shape, "datatype": "FP64", "data": values}],
-        },
-    )
-
-
-async def test_5xx_is_retried_then_succeeds() -> None:
-    answers = [
-        httpx.Response(503, json={"error": "model not ready"}),
-        httpx.Response(500, text="boom"),
-        infer_response([0.5, 1.5], [2, 1]),
-    ]
-    bodies: list[dict[str, object]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        bodies.append(json.loads(request.content))
-        return answers[len(bodies) - 1]
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        remote = RemotePredictor("http://model", "m", "3", retries=2, backoff_s=0, client=client)
-        outputs = await remote.predict(np.array([[1.0, 2.0], [3.0, 4.0]]))
-    np.testing.assert_array_equal(outputs, [0.5, 1.5])
-    assert len(bodies) == 3
-    assert bodies[0] == {
-        "inputs": [
-            {"name": "input-0", "shape": [2, 2], "datatype": "FP32", "data": [1.0, 2.0, 3.0, 4.0]}
-        ]
-    }
-    assert remote.infer_url == "http://model/v2/models/m/versions/3/infer"
-
-
-async def test_5xx_on_every_attempt_names_each_failure() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(503, json={"error": "model not ready"})
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        remote = RemotePredictor("http://model", "m", retries=1, backoff_s=0, client=client)
-        with pytest.raises(InferenceUnavailableError, match="failed 2 attempt"):
-            await remote.predict(np.zeros((1, 2)))
-
-
-async def test_400_is_not_retried() -> None:
-    calls: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        return httpx.Response(400, json={"error": "shape [1, 2] does not match [-1, 8]"})
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        remote = RemotePredictor("http://model", "m", retries=5, client=client)
-        with pytest.raises(InferenceRequestError, match=r"HTTP 400: shape \[1, 2\]"):
-            await remote.predict(np.zeros((1, 2)))
-    assert len(calls) == 1
-
-
-async def test_multi_output_and_bad_responses() -> None:
-    replies = iter(
-        [
-            infer_response([0.1, 0.9, 0.7, 0.3], [2, 2]),
-            httpx.Response(200, json={"outputs": []}),
-            infer_response([1.0, 2.0, 3.0], [3]),
-        ]
-    )
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return next(replies)
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        remote = RemotePredictor("http://model", "m", client=client)
-        rows = np.zeros((2, 4))
-        assert (await remote.predict(rows)).shape == (2, 2)
-        with pytest.raises(InferenceResponseError, match="no usable outputs"):
-            await remote.predict(rows)
-        with pytest.raises(InferenceResponseError, match=r"shape \[3\] for 2 row"):
-            await remote.predict(rows)
-        with pytest.raises(ValueError, match="2-D"):
-            await remote.predict(np.zeros(4))
-        assert (await remote.predict(np.zeros((0, 4)))).shape == (0,)
 
 
 async def test_in_process_predictor_batches_and_rows(trained: TrainedModel) -> None:
