@@ -10,11 +10,11 @@ import pytest
 
 from shopfloor.ml.registry import Registry
 from shopfloor.ml.retrain import DECISION_TAG, retrain
-from shopfloor.ml.training import train_rul_from_file
+from shopfloor.ml.training import train_failure_from_file, train_rul_from_file
 
-FD001 = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cmapss" / "train_FD001.txt"
-)
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+FD001 = DATA / "cmapss" / "train_FD001.txt"
+AI4I = DATA / "ai4i2020" / "ai4i2020.csv"
 
 
 def engines(target: Path, first: int, last: int) -> Path:
@@ -30,11 +30,17 @@ def engines(target: Path, first: int, last: int) -> Path:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    if not FD001.exists():
-        pytest.skip(f"C-MAPSS FD001 is not at {FD001} (see ../shared/data/README.md)")
     return Registry.from_settings(tmp_path_factory.mktemp("models"), None)
 
 
+@pytest.fixture(autouse=True)
+def data_present() -> None:
+    for path in (FD001, AI4I):
+        if not path.exists():
+            pytest.skip(f"{path} is not there (see ../shared/data/README.md)")
+
+
+@pytest.mark.slow  # three models trained on FD001 engines
 def test_a_challenger_is_compared_promoted_and_the_decision_kept(registry, tmp_path):
     first = train_rul_from_file(registry, engines(tmp_path / "a.txt", 1, 25), "engines")
     registry.promote("engines", first.version)
@@ -52,6 +58,7 @@ def test_a_challenger_is_compared_promoted_and_the_decision_kept(registry, tmp_p
     assert registry.resolve("engines@challenger").version == 2
 
 
+@pytest.mark.slow
 def test_without_promotion_the_champion_stays(registry, tmp_path):
     first = train_rul_from_file(registry, engines(tmp_path / "a.txt", 61, 80), "turbines")
     registry.promote("turbines", first.version)
@@ -65,3 +72,35 @@ def test_without_promotion_the_champion_stays(registry, tmp_path):
     assert registry.resolve("turbines@challenger").version == 2
     if decision.challenger_score < (decision.champion_score or 0):
         assert decision.reason.endswith("promotion is off")
+
+
+def test_drift_leads_to_a_retrained_failure_model_and_a_recorded_decision(registry, tmp_path):
+    from shopfloor.ml.ai4i import read_ai4i
+    from shopfloor.ml.drift import drift_report
+    from shopfloor.ml.failure import FailureModel
+
+    first = train_failure_from_file(registry, AI4I, "pumps")
+    registry.promote("pumps", first.version)
+    model = registry.load(registry.resolve("pumps"), {"failure": FailureModel.load})
+    features, _labels, _modes = read_ai4i(AI4I)
+    reference = model.feature_rows(features)
+    # Live inputs with the torque two standard deviations higher.
+    live = reference.copy()
+    live["torque_nm"] += 2 * reference["torque_nm"].std()
+    report = drift_report(
+        {c: reference[c].to_numpy() for c in reference},
+        {c: live[c].to_numpy() for c in live},
+    )
+    drifted = {d.feature for d in report if d.drifted}
+    assert "torque_nm" in drifted and "speed_rpm" not in drifted
+
+    decision = retrain(registry, "pumps", AI4I)
+
+    assert decision.challenger == 2 and decision.champion == 1
+    assert decision.metric == "holdout_f1" and 0.7 < decision.challenger_score <= 1.0
+    # Trained on less data than the champion, scored on rows the champion saw: whatever
+    # the verdict, it is recorded with both scores.
+    kept = json.loads(registry.version("pumps", 2).tags[DECISION_TAG])
+    assert kept["champion_score"] == decision.champion_score
+    assert kept["promoted"] == decision.promoted
+    assert registry.resolve("pumps@challenger").version == 2
