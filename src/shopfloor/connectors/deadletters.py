@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, true, update
 
 from shopfloor.connectors.base import REJECTED, DeadLetterIn, Message, Unreadable
 from shopfloor.connectors.models import ConnectorDeadLetter
@@ -44,10 +44,10 @@ async def record_dead_letters(db: Database, letters: Sequence[DeadLetterIn]) -> 
         await session.execute(insert(ConnectorDeadLetter), rows)
 
 
-def topic_filter(topic: str | None):
+def topic_filter(topic: str | None) -> ColumnElement[bool]:
     """``T`` matches the topic ``T``; ``T/#`` (as in MQTT) matches ``T`` and everything below."""
     if topic is None:
-        return True
+        return true()
     if topic.endswith("/#"):
         base = topic[:-2]
         return (ConnectorDeadLetter.topic == base) | ConnectorDeadLetter.topic.startswith(
