@@ -32,6 +32,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/deadletters/replay"): P.ADMIN,
     # Models: anyone may see them; maintenance engineers promote and roll back
     ("GET", "/models"): P.READ,
+    ("GET", "/assets/{asset_id}/health"): P.READ,
     ("GET", "/models/{name}/versions"): P.READ,
     ("POST", "/models/{name}/aliases"): P.MANAGE_MODELS,
     # Connectors: anyone may see what runs; those who run the plant define them

@@ -9,7 +9,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from shopfloor.ml.health import ModelCache, asset_health
 from shopfloor.ml.registry import Registry, VersionInfo
+from shopfloor.plant import service as plant_service
 
 router = APIRouter(tags=["models"])
 
@@ -87,3 +89,21 @@ async def move_alias(request: Request, name: str, body: AliasMove) -> dict[str, 
         return registry.promote(name, body.version, body.alias)
 
     return version_json(await asyncio.to_thread(move))
+
+
+@router.get(
+    "/assets/{asset_id}/health",
+    summary="An asset's failure risk and remaining useful life, from its models and readings",
+)
+async def get_asset_health(request: Request, asset_id: int) -> dict[str, Any]:
+    state = request.app.state
+    cache = getattr(state, "model_cache", None)
+    if cache is None:
+        cache = state.model_cache = ModelCache()
+    registry = await asyncio.to_thread(registry_of, request)
+    async with state.db.read() as session:
+        asset = await plant_service.get_asset(session, asset_id)
+        health = await asset_health(session, state.store, registry, cache, asset)
+    if health["updated_at"] is not None:
+        health["updated_at"] = health["updated_at"].isoformat()
+    return health

@@ -1,0 +1,145 @@
+"""An asset's health: its failure risk and remaining useful life, from its own readings.
+
+An asset names its models in its attributes, ``{"models": {"rul": "engine-rul",
+"failure": "pump-failure@champion"}}`` (a name alone means the champion, else the newest
+version), and ``"type": "L" | "M" | "H"`` for a failure model. A model's inputs are the
+asset's sensors named after them: ``…/engine-7/s_2`` feeds the RUL model's input ``s_2``,
+``…/pump-3/torque_nm`` the failure model's torque. Remaining useful life is predicted at the
+latest time every input has a reading, over the history of such times (one per cycle); failure
+risk from the latest reading of each measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shopfloor.core.paths import parent_path
+from shopfloor.ml.registry import Registry, VersionInfo
+from shopfloor.plant import repository
+from shopfloor.plant.models import Asset
+from shopfloor.readings.store import ReadingStore
+
+HISTORY_CYCLES = 5_000  # readings per input read back for the RUL history
+KINDS = ("rul", "failure")
+
+
+class ModelCache:
+    """Loaded models by name and version: loading one reads its files from the registry."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, int], Any] = {}
+
+    async def get(self, registry: Registry, reference: str, kind: str) -> tuple[VersionInfo, Any]:
+        def load() -> tuple[VersionInfo, Any]:
+            from shopfloor.ml.failure import FailureModel
+            from shopfloor.ml.rul import RulModel
+
+            info = registry.resolve(reference)
+            key = (info.name, info.version)
+            if key not in self._models:
+                loader = {"rul": RulModel.load, "failure": FailureModel.load}[kind]
+                self._models[key] = registry.load(info, {kind: loader})
+            return info, self._models[key]
+
+        return await asyncio.to_thread(load)
+
+
+async def asset_health(
+    session: AsyncSession,
+    store: ReadingStore,
+    registry: Registry,
+    cache: ModelCache,
+    asset: Asset,
+) -> dict[str, Any]:
+    configured = (asset.attributes or {}).get("models") or {}
+    answer: dict[str, Any] = {
+        "asset": asset.id,
+        "path": asset.path,
+        "failure_risk": None,
+        "rul": None,
+        "models": {},
+        "updated_at": None,
+        "problems": [],
+    }
+    if not isinstance(configured, dict) or not configured:
+        answer["problems"].append('the asset names no models (attributes.models: {"rul": …})')
+        return answer
+    sensors = await repository.list_sensors(session, asset.path, None, None)
+    by_input = {
+        s.path.rsplit("/", 1)[-1]: s.id for s in sensors if parent_path(s.path) == asset.path
+    }
+    latest: list[int] = []
+    for kind in KINDS:
+        reference = configured.get(kind)
+        if not reference:
+            continue
+        info, model = await cache.get(registry, str(reference), kind)
+        answer["models"][kind] = {"name": info.name, "version": info.version}
+        if kind == "rul":
+            value, at, problem = await _rul(session, store, model, by_input)
+            answer["rul"] = value
+        else:
+            type_ = (asset.attributes or {}).get("type")
+            value, at, problem = await _risk(session, store, model, by_input, type_)
+            answer["failure_risk"] = value
+        if problem:
+            answer["problems"].append(f"{kind}: {problem}")
+        if at is not None:
+            latest.append(at)
+    if latest:
+        answer["updated_at"] = dt.datetime.fromtimestamp(max(latest) / 1e6, tz=dt.UTC)
+    return answer
+
+
+async def _rul(
+    session: AsyncSession, store: ReadingStore, model: Any, by_input: dict[str, int]
+) -> tuple[float | None, int | None, str | None]:
+    import pandas as pd  # only when a model runs: the application starts without it
+
+    missing = [name for name in model.sensors if name not in by_input]
+    if missing:
+        return None, None, f"no sensor for input(s) {', '.join(missing)}"
+    columns: dict[str, pd.Series] = {}
+    for name in model.sensors:
+        rows = await store.range(session, by_input[name], 0, 2**62, HISTORY_CYCLES)
+        columns[name] = pd.Series(dict(rows), dtype="float64")
+    history = pd.DataFrame(columns).dropna()  # the times at which every input was read
+    if history.empty:
+        return None, None, "no time at which every input has a reading yet"
+    frame = history.sort_index().reset_index(drop=True)
+    frame.insert(0, "cycle", range(1, len(frame) + 1))
+    frame.insert(0, "unit", 1)
+    rul = await asyncio.to_thread(lambda: float(model.predict_frame(frame)["rul"].iloc[-1]))
+    return rul, int(history.index.max()), None
+
+
+async def _risk(
+    session: AsyncSession,
+    store: ReadingStore,
+    model: Any,
+    by_input: dict[str, int],
+    type_: object,
+) -> tuple[float | None, int | None, str | None]:
+    from shopfloor.ml.ai4i import MEASUREMENTS
+    from shopfloor.ml.failure import features_from_measurements
+
+    if type_ not in ("L", "M", "H"):
+        return None, None, 'the asset needs a product "type" attribute: L, M or H'
+    missing = [name for name in MEASUREMENTS if name not in by_input]
+    if missing:
+        return None, None, f"no sensor for input(s) {', '.join(missing)}"
+    ids = {by_input[name]: name for name in MEASUREMENTS}
+    found = {
+        ids[sensor_id]: (ts, value)
+        for sensor_id, ts, value in await store.latest(session, list(ids))
+    }
+    if len(found) < len(ids):
+        unread = ", ".join(sorted(set(ids.values()) - set(found)))
+        return None, None, f"no reading yet for {unread}"
+    row = features_from_measurements({k: v for k, (_, v) in found.items()}, str(type_))
+    risk = float(model.risk(row)[0])
+    return risk, max(ts for ts, _ in found.values()), None
