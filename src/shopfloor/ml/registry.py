@@ -153,7 +153,12 @@ class Registry:
 
     def versions(self, name: str) -> list[VersionInfo]:
         """Newest first; NotFound when no model has that name."""
-        found = self.client.search_model_versions(f"name='{_quoted(name)}'")
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.search_model_versions(f"name='{_quoted(name)}'")
+        except MlflowException:  # a name the search cannot even express names no model
+            raise NotFound(f"no model named {name!r}") from None
         if not found:
             raise NotFound(f"no model named {name!r}")
         return sorted((self._info(v) for v in found), key=lambda info: info.version, reverse=True)
