@@ -107,13 +107,8 @@ class ConnectorRunner:
         self.lease_s = lease_s
         self.process = process_name()
         self.running: dict[str, _Running] = {}
-        self.elsewhere: dict[str, str] = {}  # name → the process that runs it
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-
-    def origin_of(self, name: str) -> str | None:
-        found = self.running.get(name)
-        return found.origin if found else None
 
     def states(self) -> list[ConnectorState]:
         return [entry.connector.state for entry in self.running.values()]
@@ -171,13 +166,11 @@ class ConnectorRunner:
             if target is None or target[0] != entry.settings:
                 await self._stop_one(name)
         owners = await self._owners()
-        self.elsewhere = {}
         for name, (settings, origin) in wanted.items():
             if name in self.running:
                 continue
             owner = owners.get(name)
             if owner is not None and owner != self.process:
-                self.elsewhere[name] = owner
                 continue
             self._start_one(settings, origin)
 
@@ -246,7 +239,6 @@ class ConnectorRunner:
             if name in self.running and owner != self.process and owner < self.process:
                 log.warning("connector runs in another process; leaving it", connector=name)
                 await self._stop_one(name)
-                self.elsewhere[name] = owner
         now = dt.datetime.now(dt.UTC)
         async with self.db.write() as session:
             for entry in self.running.values():

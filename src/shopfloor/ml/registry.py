@@ -23,7 +23,6 @@ from shopfloor.core.errors import Conflict, NotFound, ShopfloorError
 EXPERIMENT = "shopfloor"
 KIND_TAG = "shopfloor.kind"
 HISTORY_TAG = "shopfloor.alias_history."  # + alias: JSON list of versions, oldest first
-ALIASES = ("champion", "challenger")
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -140,7 +140,6 @@ class MqttConnector:
         timers = asyncio.create_task(
             driver.keep_alive(lambda: ended.done() or ended.set_result("keep-alive timed out"))
         )
-        self._driver = driver
         try:
             await asyncio.wait_for(asyncio.shield(connected), CONNECT_TIMEOUT_S)
             for topic in self.topics():

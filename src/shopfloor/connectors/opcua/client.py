@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Coroutine
 from typing import Any, NoReturn
@@ -26,6 +25,7 @@ from typing import Any, NoReturn
 import structlog
 from asyncua import Client, ua
 
+from shopfloor.connectors.backoff import Backoff
 from shopfloor.connectors.base import ConnectorState
 from shopfloor.connectors.batcher import Batcher
 from shopfloor.connectors.config import OpcUaSettings
@@ -89,7 +89,7 @@ class OpcUaConnector:
         if self.invalid:
             self.state.details["nodes_invalid"] = len(self.invalid)
             note_error(self.state, f"node ids that cannot be read: {', '.join(self.invalid[:5])}")
-        attempt = 0
+        backoff = Backoff(RETRY_BASE_S, self.settings.reconnect_max_s)
         try:
             while True:
                 self._connected_at = None
@@ -104,10 +104,8 @@ class OpcUaConnector:
                     self._failed(describe(exc))
                 set_connected(self.state, False)
                 if self._connected_at and time.monotonic() - self._connected_at >= STABLE_S:
-                    attempt = 0
-                delay = min(self.settings.reconnect_max_s, RETRY_BASE_S * 2 ** min(attempt, 16))
-                delay *= random.uniform(0.5, 1.0)
-                attempt += 1
+                    backoff.reset()
+                delay = backoff.next_delay()
                 log.warning(
                     "opc-ua connection failed; will retry",
                     connector=self.state.name,
