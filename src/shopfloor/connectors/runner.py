@@ -220,6 +220,15 @@ class ConnectorRunner:
                 "connector stopped with readings not stored", connector=name, error=str(exc)
             )
         status.unregister(name)
+        # Its last report would read as "running here" until the lease ran out.
+        with suppress(Exception):
+            async with self.db.write() as session:
+                await session.execute(
+                    delete(ConnectorStatusRow).where(
+                        ConnectorStatusRow.name == name,
+                        ConnectorStatusRow.process == self.process,
+                    )
+                )
         log.info("connector stopped", connector=name)
 
     async def _heartbeat_loop(self) -> None:
