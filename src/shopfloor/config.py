@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     # The model registry: a remote MLflow tracking server, or (unset) an embedded one in the
     # data directory.
     mlflow_url: str | None = None
+    # Where the stages run: each asset whose attributes name models gets its health worked out
+    # again at most this often as its readings arrive, and a failure risk at or above the
+    # threshold raises a failure_risk alarm (None: only failure_risk rules raise them).
+    health_every_s: float = Field(default=5.0, gt=0)
+    failure_risk_threshold: float | None = Field(default=0.5, gt=0, lt=1)
+    # Drift of each model's live inputs against its training reference, checked this often
+    # (0: never); a drift alarm may retrain the model from stored readings.
+    drift_check_every_s: float = Field(default=3600.0, ge=0)
+    retrain_on_drift: bool = False
 
     @field_validator("smtp_security")
     @classmethod

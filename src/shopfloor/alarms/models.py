@@ -1,10 +1,11 @@
 """Alarms, their rules, notes and shelves.
 
-An alarm belongs to a sensor (threshold, rate_of_change, anomaly, no_data) or, for ``spc``
-alarms, to a quality characteristic; ``subject_path`` is the path an alarm without a sensor is
-filed under (the line its measurements were made on). At most one alarm that is not closed per
-(sensor, rule) and per (characteristic, rule), enforced by the database: concurrent workers can
-never open two for the same condition.
+An alarm belongs to a sensor (threshold, rate_of_change, anomaly, no_data), to a quality
+characteristic (``spc``), or to an asset (``failure_risk`` and ``drift``, raised from its
+models); ``subject_path`` is the path an alarm without a sensor is filed under (the line its
+measurements were made on, the asset's path). At most one alarm that is not closed per
+(subject, rule), enforced by the database: concurrent workers can never open two for the same
+condition.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ from shopfloor.quality import models as quality_models  # noqa: F401  (character
 from shopfloor.storage.base import Base, JsonDocument, PathString
 
 NOT_CLOSED = text("state <> 'closed'")
-ONE_SUBJECT = "(sensor_id IS NULL) <> (characteristic_id IS NULL)"
+ONE_SUBJECT = (
+    "(CASE WHEN sensor_id IS NULL THEN 0 ELSE 1 END)"
+    " + (CASE WHEN characteristic_id IS NULL THEN 0 ELSE 1 END)"
+    " + (CASE WHEN asset_id IS NULL THEN 0 ELSE 1 END) = 1"
+)
 
 
 class Alarm(Base):
@@ -52,8 +57,16 @@ class Alarm(Base):
             sqlite_where=NOT_CLOSED,
             postgresql_where=NOT_CLOSED,
         ),
+        Index(
+            "uq_alarms_open_per_asset_rule",
+            "asset_id",
+            "rule",
+            unique=True,
+            sqlite_where=NOT_CLOSED,
+            postgresql_where=NOT_CLOSED,
+        ),
         Index("ix_alarms_state", "state"),
-        # A sensor's alarm or a characteristic's, never both nor neither.
+        # Exactly one subject: a sensor, a characteristic or an asset.
         CheckConstraint(ONE_SUBJECT, name="one_subject"),
     )
 
@@ -63,6 +76,9 @@ class Alarm(Base):
     )
     characteristic_id: Mapped[int | None] = mapped_column(
         ForeignKey("characteristics.id", ondelete="CASCADE"), index=True
+    )
+    asset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), index=True
     )
     # Where an alarm without a sensor is filed (lists filter ``under`` it); None for sensors,
     # whose path is the sensor's.

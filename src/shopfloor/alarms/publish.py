@@ -40,13 +40,15 @@ def alarm_document(
     alarm: Alarm, path: str | None, notes: Iterable[AlarmNote] = ()
 ) -> dict[str, Any]:
     """The alarm as CONTRACT shows it. ``path`` is the sensor's path; an alarm without a sensor
-    (kind ``spc``) shows ``sensor`` null, its ``subject_path`` and its ``characteristic``."""
+    (kind ``spc``, or an asset's ``failure_risk`` and ``drift``) shows ``sensor`` null, its
+    ``subject_path`` and its ``characteristic`` or ``asset``."""
     if alarm.sensor_id is None:
         path = alarm.subject_path
     return {
         "id": alarm.id,
         "sensor": alarm.sensor_id,
         "characteristic": alarm.characteristic_id,
+        "asset": alarm.asset_id,
         "path": path,
         "rule": alarm.rule,
         "kind": alarm.kind,

@@ -22,6 +22,8 @@ MESSAGES = {
     "anomaly": "anomalous readings",
     "no_data": "no readings",
     "spc": "process out of statistical control",
+    "failure_risk": "failure risk above its threshold",
+    "drift": "model inputs drifted from their training data",
 }
 
 
@@ -116,7 +118,8 @@ def evaluate(
         return Conditions(active, ~active)
     if rule.kind == "no_data":  # readings arriving is the condition clearing
         return Conditions(np.zeros(count, dtype=bool), np.ones(count, dtype=bool))
-    # spc rules are evaluated on quality measurements, not on readings.
+    # spc rules are evaluated on quality measurements, failure_risk and drift rules on what an
+    # asset's models say: none on a sensor's readings.
     return Conditions(np.zeros(count, dtype=bool), np.zeros(count, dtype=bool))
 
 

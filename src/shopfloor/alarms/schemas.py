@@ -25,7 +25,9 @@ from shopfloor.core.paths import path_problem
 
 Severity = Literal["info", "warning", "critical"]
 AlarmState = Literal["open", "acknowledged", "resolved", "closed"]
-RuleKind = Literal["threshold", "rate_of_change", "anomaly", "no_data", "spc"]
+RuleKind = Literal[
+    "threshold", "rate_of_change", "anomaly", "no_data", "spc", "failure_risk", "drift"
+]
 SPC_RULES = ("WE1", "WE2", "WE3", "WE4", "N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8")
 MAX_SHELF_MINUTES = 7 * 24 * 60
 
@@ -81,13 +83,16 @@ class AlarmOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: int
-    sensor: int | None = Field(description="the sensor; null for an SPC alarm")
+    sensor: int | None = Field(description="the sensor; null for an SPC or an asset alarm")
     characteristic: int | None = Field(
         default=None, description="the quality characteristic of an SPC alarm; else null"
     )
+    asset: int | None = Field(
+        default=None, description="the asset of a failure_risk or drift alarm; else null"
+    )
     path: str | None = Field(
         description="the sensor's path; for an SPC alarm, the line its measurements were made "
-        "on (or parts/<part number>), null when there is none"
+        "on (or parts/<part number>), null when there is none; for an asset alarm, the asset's"
     )
     rule: str
     kind: str
@@ -188,12 +193,44 @@ class SpcParams(LifecycleParams):
         return value
 
 
+class FailureRiskParams(LifecycleParams):
+    """Evaluated by the health stage on assets whose attributes name a failure model: the
+    alarm opens at ``threshold`` and clears below ``clear_below`` (default 80 % of it), so a
+    risk hovering at the threshold does not flap."""
+
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    clear_below: float | None = Field(default=None, gt=0, lt=1)
+
+    @field_validator("clear_below")
+    @classmethod
+    def _below_threshold(cls, value: float | None, info: ValidationInfo) -> float | None:
+        threshold = info.data.get("threshold")
+        if value is not None and threshold is not None and value > threshold:
+            raise ValueError("clear_below must not be above threshold")
+        return value
+
+
+class DriftParams(LifecycleParams):
+    """Evaluated on a schedule for each model an asset names: its inputs over the last
+    ``window_seconds`` against the model's training reference. A feature drifts when its PSI
+    passes ``psi`` or its Kolmogorov-Smirnov p-value falls below ``ks_pvalue``; the alarm opens
+    when at least ``min_features`` drift."""
+
+    psi: float = Field(default=0.2, gt=0)
+    ks_pvalue: float = Field(default=0.01, gt=0, lt=1)
+    min_features: int = Field(default=1, ge=1)
+    window_seconds: float = Field(default=86_400.0, gt=0)
+    min_samples: int = Field(default=100, ge=10)
+
+
 PARAMS_BY_KIND: dict[str, type[LifecycleParams]] = {
     "threshold": ThresholdParams,
     "rate_of_change": RateOfChangeParams,
     "anomaly": AnomalyParams,
     "no_data": NoDataParams,
     "spc": SpcParams,
+    "failure_risk": FailureRiskParams,
+    "drift": DriftParams,
 }
 
 

@@ -9,7 +9,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from shopfloor.core.clock import utcnow
 from shopfloor.ml.health import ModelCache, asset_health
+from shopfloor.ml.health_store import health_json, stored_health
 from shopfloor.ml.registry import Registry, VersionInfo
 from shopfloor.plant import service as plant_service
 
@@ -94,16 +96,19 @@ async def move_alias(request: Request, name: str, body: AliasMove) -> dict[str, 
 @router.get(
     "/assets/{asset_id}/health",
     summary="An asset's failure risk and remaining useful life, from its models and readings",
+    description="As the pipeline last worked it out from the asset's readings; with "
+    "`fresh=true`, or when it never did, worked out now.",
 )
-async def get_asset_health(request: Request, asset_id: int) -> dict[str, Any]:
+async def get_asset_health(request: Request, asset_id: int, fresh: bool = False) -> dict[str, Any]:
     state = request.app.state
-    cache = getattr(state, "model_cache", None)
-    if cache is None:
-        cache = state.model_cache = ModelCache()
-    registry = await asyncio.to_thread(registry_of, request)
     async with state.db.read() as session:
         asset = await plant_service.get_asset(session, asset_id)
-        health = await asset_health(session, state.store, registry, cache, asset)
-    if health["updated_at"] is not None:
-        health["updated_at"] = health["updated_at"].isoformat()
-    return health
+        health = None if fresh else await stored_health(session, asset_id)
+        if health is None:
+            cache = getattr(state, "model_cache", None)
+            if cache is None:
+                cache = state.model_cache = ModelCache()
+            registry = await asyncio.to_thread(registry_of, request)
+            health = await asset_health(session, state.store, registry, cache, asset)
+            health["computed_at"] = utcnow()
+    return health_json({"asset": asset.id, "path": asset.path} | health)

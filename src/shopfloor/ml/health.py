@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shopfloor.core.errors import ShopfloorError
 from shopfloor.core.paths import parent_path
 from shopfloor.ml.registry import Registry, VersionInfo
 from shopfloor.plant import repository
@@ -25,6 +26,14 @@ from shopfloor.readings.store import ReadingStore
 
 HISTORY_CYCLES = 5_000  # readings per input read back for the RUL history
 KINDS = ("rul", "failure")
+
+
+def names_models(attributes: object) -> bool:
+    """Whether an asset's attributes name any model (``{"models": {"rul": …}}``)."""
+    if not isinstance(attributes, dict):
+        return False
+    configured = attributes.get("models")
+    return isinstance(configured, dict) and any(configured.get(kind) for kind in KINDS)
 
 
 class ModelCache:
@@ -65,7 +74,7 @@ async def asset_health(
         "updated_at": None,
         "problems": [],
     }
-    if not isinstance(configured, dict) or not configured:
+    if not names_models(asset.attributes):
         answer["problems"].append('the asset names no models (attributes.models: {"rul": …})')
         return answer
     sensors = await repository.list_sensors(session, asset.path, None, None)
@@ -77,7 +86,11 @@ async def asset_health(
         reference = configured.get(kind)
         if not reference:
             continue
-        info, model = await cache.get(registry, str(reference), kind)
+        try:
+            info, model = await cache.get(registry, str(reference), kind)
+        except ShopfloorError as exc:  # a model renamed or deleted: say so, keep the other
+            answer["problems"].append(f"{kind}: {exc}")
+            continue
         answer["models"][kind] = {"name": info.name, "version": info.version}
         if kind == "rul":
             value, at, problem = await _rul(session, store, model, by_input)

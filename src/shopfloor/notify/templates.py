@@ -178,6 +178,7 @@ SAMPLE_ALARM: dict[str, Any] = {
     "id": 1,
     "sensor": 1,
     "characteristic": None,
+    "asset": None,
     "path": "acme/stamping/line-1/press-3/oil-temp",
     "rule": "limits",
     "kind": "threshold",

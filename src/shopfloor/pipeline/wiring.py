@@ -19,6 +19,8 @@ from shopfloor.bus.base import RetryPolicy
 from shopfloor.bus.outbox import OutboxRelay
 from shopfloor.config import Settings
 from shopfloor.detection.stages import DetectStage
+from shopfloor.ml.registry import Registry
+from shopfloor.ml.stages import HealthStage
 from shopfloor.notify.senders import SmtpConfig
 from shopfloor.notify.stages import NotifyStage
 from shopfloor.notify.worker import DeliveryWorker
@@ -36,6 +38,11 @@ def default_stages(settings: Settings, notifier: DeliveryWorker | None = None) -
         AlarmStage(),
         SpcStage(),
         NotifyStage(notifier.wake if notifier is not None else None),
+        HealthStage(
+            lambda: Registry.from_settings(settings.data_dir, settings.mlflow_url),
+            every_s=settings.health_every_s,
+            default_threshold=settings.failure_risk_threshold,
+        ),
     ]
 
 
