@@ -7,6 +7,8 @@ need=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]] || need+=(mosquitto)
+# The browser tests drive the system's Chromium (Playwright's own browser download is not used).
+[[ -x /usr/bin/chromium ]] || need+=(chromium)
 
 if ((${#need[@]} == 0)); then
   exit 0

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager, suppress
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import RedirectResponse
 
 from shopfloor import __version__
 from shopfloor.alarms import api as alarms_api
@@ -39,6 +38,7 @@ from shopfloor.readings import api as readings_api
 from shopfloor.readings.events import offer_to
 from shopfloor.readings.service import build_ingestor
 from shopfloor.storage import Database
+from shopfloor.web import install_web, start_live, stop_live
 
 API_PREFIX = "/api/v1"
 log = structlog.get_logger("shopfloor.app")
@@ -79,9 +79,11 @@ def create_app(
             state.connectors = build_runner(db, state.ingestor, settings)
             await state.connectors.start()
         tasks = [asyncio.create_task(job(app)) for job in background or []]
+        await start_live(app)
         try:
             yield
         finally:
+            await stop_live(app)
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -127,9 +129,5 @@ def create_app(
     # Probes and scrapers expect these at the root as well.
     app.include_router(health.router, include_in_schema=False)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    install_web(app)  # the dashboard at /, after the API and its error handlers
     return app

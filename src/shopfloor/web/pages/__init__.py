@@ -1,0 +1,19 @@
+"""The dashboard's pages: one module per area.
+
+A page module defines
+- ``router``: an ``APIRouter`` with its routes (paths from the root: ``/alarms``, ``/alarms/12``);
+  every route requires a signed-in user unless the module sets ``PUBLIC = True``;
+- ``NAV``: its ``NavItem`` in the header (or None), shown to those with its permission;
+- ``FEEDS`` (optional): factories ``(app) -> Feed`` of the live feeds it owns, which the
+  broadcaster polls while someone watches their topics.
+
+A new area is a new module here, added to ``PAGE_MODULES``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from shopfloor.web.pages import admin, alarms, login, overview, quality
+
+PAGE_MODULES: tuple[ModuleType, ...] = (login, overview, alarms, quality, admin)
