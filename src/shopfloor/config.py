@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     # (0: never); a drift alarm may retrain the model from stored readings.
     drift_check_every_s: float = Field(default=3600.0, ge=0)
     retrain_on_drift: bool = False
+    # An Open Inference Protocol server (MLServer, Triton) serving each model version as
+    # ``<name>`` version ``<version>``; unset: models run in process. When it fails or is slow,
+    # predictions fall back to the in-process model behind a circuit breaker.
+    model_serving_url: str | None = None
+    model_serving_timeout_s: float = Field(default=1.0, gt=0)
 
     @field_validator("smtp_security")
     @classmethod

@@ -107,7 +107,10 @@ async def get_asset_health(request: Request, asset_id: int, fresh: bool = False)
         if health is None:
             cache = getattr(state, "model_cache", None)
             if cache is None:
-                cache = state.model_cache = ModelCache()
+                settings = state.settings
+                cache = state.model_cache = ModelCache(
+                    settings.model_serving_url, settings.model_serving_timeout_s
+                )
             registry = await asyncio.to_thread(registry_of, request)
             health = await asset_health(session, state.store, registry, cache, asset)
             health["computed_at"] = utcnow()

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shopfloor.core.errors import ShopfloorError
 from shopfloor.core.paths import parent_path
 from shopfloor.ml.registry import Registry, VersionInfo
+from shopfloor.ml.serving import FallbackPredictor, InProcessPredictor, Predictor
+from shopfloor.ml.serving_remote import RemotePredictor
 from shopfloor.plant import repository
 from shopfloor.plant.models import Asset
 from shopfloor.readings.store import ReadingStore
@@ -37,10 +39,16 @@ def names_models(attributes: object) -> bool:
 
 
 class ModelCache:
-    """Loaded models by name and version: loading one reads its files from the registry."""
+    """Loaded models by name and version (loading one reads its files from the registry), and
+    the predictor each runs on: in process, or with ``serving_url`` an Open Inference Protocol
+    server serving the version as ``<name>`` version ``<version>``, behind a circuit breaker
+    that falls back to the in-process model."""
 
-    def __init__(self) -> None:
+    def __init__(self, serving_url: str | None = None, timeout_s: float = 1.0) -> None:
+        self.serving_url = serving_url
+        self.timeout_s = timeout_s
         self._models: dict[tuple[str, int], Any] = {}
+        self._predictors: dict[tuple[str, int], Predictor] = {}
 
     async def get(self, registry: Registry, reference: str, kind: str) -> tuple[VersionInfo, Any]:
         def load() -> tuple[VersionInfo, Any]:
@@ -55,6 +63,26 @@ class ModelCache:
             return info, self._models[key]
 
         return await asyncio.to_thread(load)
+
+    def predictor(self, info: VersionInfo, model: Any) -> Predictor:
+        key = (info.name, info.version)
+        if key not in self._predictors:
+            local = InProcessPredictor(model.booster, model_name=info.name)
+            if self.serving_url is None:
+                self._predictors[key] = local
+            else:
+                # FP64 on the wire: features rounded to FP32 can land on the other side of a
+                # split (AI4I's heat-dissipation failures sit at a temperature difference of
+                # exactly 8.6 K), and the remote would disagree with the in-process model.
+                remote = RemotePredictor(
+                    self.serving_url,
+                    info.name,
+                    str(info.version),
+                    timeout_s=self.timeout_s,
+                    datatype="FP64",
+                )
+                self._predictors[key] = FallbackPredictor(remote, local, model=info.name)
+        return self._predictors[key]
 
 
 async def asset_health(
@@ -93,11 +121,13 @@ async def asset_health(
             continue
         answer["models"][kind] = {"name": info.name, "version": info.version}
         if kind == "rul":
-            value, at, problem = await _rul(session, store, model, by_input)
+            predictor = cache.predictor(info, model)
+            value, at, problem = await _rul(session, store, model, predictor, by_input)
             answer["rul"] = value
         else:
             type_ = (asset.attributes or {}).get("type")
-            value, at, problem = await _risk(session, store, model, by_input, type_)
+            predictor = cache.predictor(info, model)
+            value, at, problem = await _risk(session, store, model, predictor, by_input, type_)
             answer["failure_risk"] = value
         if problem:
             answer["problems"].append(f"{kind}: {problem}")
@@ -109,7 +139,11 @@ async def asset_health(
 
 
 async def _rul(
-    session: AsyncSession, store: ReadingStore, model: Any, by_input: dict[str, int]
+    session: AsyncSession,
+    store: ReadingStore,
+    model: Any,
+    predictor: Predictor,
+    by_input: dict[str, int],
 ) -> tuple[float | None, int | None, str | None]:
     import pandas as pd  # only when a model runs: the application starts without it
 
@@ -126,7 +160,9 @@ async def _rul(
     frame = history.sort_index().reset_index(drop=True)
     frame.insert(0, "cycle", range(1, len(frame) + 1))
     frame.insert(0, "unit", 1)
-    rul = await asyncio.to_thread(lambda: float(model.predict_frame(frame)["rul"].iloc[-1]))
+    rows = await asyncio.to_thread(model.feature_rows, frame)
+    raw = await predictor.predict(rows[model.features].to_numpy("float64"))
+    rul = float(min(max(float(raw[-1]), 0.0), float(model.cap)))
     return rul, int(history.index.max()), None
 
 
@@ -134,6 +170,7 @@ async def _risk(
     session: AsyncSession,
     store: ReadingStore,
     model: Any,
+    predictor: Predictor,
     by_input: dict[str, int],
     type_: object,
 ) -> tuple[float | None, int | None, str | None]:
@@ -154,5 +191,6 @@ async def _risk(
         unread = ", ".join(sorted(set(ids.values()) - set(found)))
         return None, None, f"no reading yet for {unread}"
     row = features_from_measurements({k: v for k, (_, v) in found.items()}, str(type_))
-    risk = float(model.risk(row)[0])
+    features = model.feature_rows(row)[model.features].to_numpy("float64")
+    risk = float((await predictor.predict(features))[0])
     return risk, max(ts for ts, _ in found.values()), None

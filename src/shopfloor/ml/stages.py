@@ -61,10 +61,11 @@ class HealthStage(BaseStage):
         *,
         every_s: float = 5.0,
         default_threshold: float | None = 0.5,
+        cache: ModelCache | None = None,
     ) -> None:
         self._open_registry = registry
         self._registry: Registry | None = None
-        self._cache = ModelCache()
+        self._cache = cache or ModelCache()
         self.every_s = every_s
         self.default_threshold = default_threshold
         self._due: set[int] = set()
