@@ -4,6 +4,9 @@ Each sensor has its own streaming detector: the one the sensor names (``sensor.d
 else the platform's default. A ``scores`` message carries, per reading, the detector's anomaly
 score; the alarm stage judges limits and other rules from it.
 
+The scores are also kept, as each sensor's highest score per minute (``score_store``), for
+charts that look back; the alarms never depend on that copy.
+
 Detectors live in memory and are checkpointed to the state store with a watermark, the time
 of the last reading they learned, so a restarted stage resumes instead of relearning. Readings
 at or before the watermark (a replayed message, or a span another worker claimed late) are
@@ -28,6 +31,7 @@ from sqlalchemy import select
 from shopfloor.bus.message import Envelope
 from shopfloor.detection.base import Detector
 from shopfloor.detection.registry import DEFAULT_DETECTOR, detector_class, make_detector
+from shopfloor.detection.score_store import ScoreKeeper
 from shopfloor.pipeline.stage import BaseStage, StageContext
 from shopfloor.pipeline.state import Checkpointer
 from shopfloor.plant.models import Sensor
@@ -96,6 +100,7 @@ class DetectStage(BaseStage):
         self._detectors: dict[int, SensorDetector] = {}
         self._saved: dict[str, dict[str, Any]] = {}
         self._checkpointer: Checkpointer | None = None
+        self._scores: ScoreKeeper | None = None
 
     async def start(self, context: StageContext) -> None:
         await super().start(context)
@@ -105,8 +110,12 @@ class DetectStage(BaseStage):
         # Load the compiled detector now, not in the first batch's latency.
         make_detector(self.default_detector).update([0.0], [0.0])
         self._checkpointer.start()
+        self._scores = ScoreKeeper(context.database)
+        self._scores.start()
 
     async def stop(self) -> None:
+        if self._scores is not None:
+            await self._scores.close()
         if self._checkpointer is not None:
             self._checkpointer.put_many({str(sid): d for sid, d in self._detectors.items()})
             await self._checkpointer.close()
@@ -128,13 +137,16 @@ class DetectStage(BaseStage):
         ts_us = np.asarray(payload["ts"], dtype=np.int64)
         values = np.asarray(payload["values"], dtype=np.float64)
         detector = self._detector_of(sensor_id, self._sensors.get(sensor_id))
+        scores = detector.score(ts_us, values)
+        if self._scores is not None:
+            self._scores.add(sensor_id, ts_us, scores)
         body: dict[str, Any] = {
             "sensor_id": sensor_id,
             "sensor": payload["sensor"],
             "detector": detector.detector.name,
             "ts": payload["ts"],
             "values": payload["values"],
-            "scores": detector.score(ts_us, values).round(6).tolist(),
+            "scores": scores.round(6).tolist(),
         }
         return Envelope(
             topic=SCORES,
