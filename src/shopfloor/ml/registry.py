@@ -6,6 +6,8 @@ data, its input signature) and registered under a name; aliases (``champion``,
 ``challenger``) point at versions. Promoting moves an alias and remembers where it pointed, so
 ``rollback`` can move it back. The model files are the model's own (``save``/``load``), kept as
 the run's artifacts; the kind (``rul``, ``failure``) is a tag, so loading needs no pickles.
+A version may also keep its training reference: a sample of the raw inputs it was trained on,
+columns named as an asset's sensors are, which drift of live inputs is measured against.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from shopfloor.core.errors import Conflict, NotFound, ShopfloorError
 EXPERIMENT = "shopfloor"
 KIND_TAG = "shopfloor.kind"
 HISTORY_TAG = "shopfloor.alias_history."  # + alias: JSON list of versions, oldest first
+REFERENCE_TAG = "shopfloor.reference"  # the reference's artifact path; absent on older versions
+REFERENCE_FOLDER, REFERENCE_FILE = "reference", "inputs.parquet"
+REFERENCE_ROWS = 5_000  # enough for deciles and a KS test; small enough to read on every check
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,6 +70,15 @@ def signature_of(features: pd.DataFrame) -> dict[str, Any]:
     return {"inputs": [{"name": str(c), "type": str(t)} for c, t in features.dtypes.items()]}
 
 
+def reference_sample(inputs: pd.DataFrame, rows: int = REFERENCE_ROWS) -> pd.DataFrame:
+    """At most ``rows`` rows of ``inputs`` drawn at random (the same draw for the same data),
+    in their original order, as float64 columns named as strings."""
+    sample = inputs.sample(rows, random_state=0).sort_index() if len(inputs) > rows else inputs
+    sample = sample.reset_index(drop=True).astype("float64")
+    sample.columns = [str(c) for c in sample.columns]
+    return sample
+
+
 def embedded_uri(data_dir: Path) -> tuple[str, str]:
     """Tracking store and artifact location of the embedded registry."""
     root = (data_dir / "mlflow").resolve()
@@ -104,8 +118,13 @@ class Registry:
         fingerprint: str,
         signature: dict[str, Any],
         description: str = "",
+        reference: pd.DataFrame | None = None,
     ) -> VersionInfo:
-        """Log a run with the model's files and register it as the next version of ``name``."""
+        """Log a run with the model's files and register it as the next version of ``name``.
+
+        ``reference`` is the model's raw training inputs; a sample of them (``reference_sample``)
+        is kept with the version and read back by ``reference``.
+        """
         from mlflow.exceptions import MlflowException
 
         run = self.client.create_run(
@@ -122,6 +141,9 @@ class Registry:
                 model.save(Path(folder))
                 (Path(folder) / "signature.json").write_text(json.dumps(signature, indent=1))
                 self.client.log_artifacts(run_id, folder, "model")
+            version_tags = {KIND_TAG: kind, "shopfloor.data_fingerprint": fingerprint}
+            if reference is not None:
+                version_tags[REFERENCE_TAG] = self._log_reference(run_id, reference)
             self.client.set_terminated(run_id)
             try:
                 self.client.create_registered_model(name, tags={KIND_TAG: kind})
@@ -133,13 +155,31 @@ class Registry:
                 name,
                 f"{run.info.artifact_uri}/model",
                 run_id=run_id,
-                tags={KIND_TAG: kind, "shopfloor.data_fingerprint": fingerprint},
+                tags=version_tags,
                 description=description,
             )
         except MlflowException as exc:
             self.client.set_terminated(run_id, "FAILED")
             raise RegistryError(f"cannot register {name!r}: {exc.message}") from None
         return self.version(name, int(version.version))
+
+    def _log_reference(self, run_id: str, inputs: pd.DataFrame) -> str:
+        with tempfile.TemporaryDirectory() as folder:
+            reference_sample(inputs).to_parquet(Path(folder) / REFERENCE_FILE, index=False)
+            self.client.log_artifacts(run_id, folder, REFERENCE_FOLDER)
+        return f"{REFERENCE_FOLDER}/{REFERENCE_FILE}"
+
+    def reference(self, info: VersionInfo) -> pd.DataFrame | None:
+        """The sample of raw training inputs kept with a version; None for a version logged
+        without one (before references were kept)."""
+        import pandas as pd
+
+        artifact = info.tags.get(REFERENCE_TAG)
+        if not artifact:
+            return None
+        with tempfile.TemporaryDirectory() as folder:
+            local = self.client.download_artifacts(info.run_id, artifact, folder)
+            return pd.read_parquet(local)
 
     def _check_kind(self, name: str, kind: str) -> None:
         registered = self.client.get_registered_model(name)
