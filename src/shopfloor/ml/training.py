@@ -1,19 +1,39 @@
-"""Training from files, evaluated honestly, and registered: the work behind
-``shopfloor models train`` and ``models predict``.
+"""Training, evaluated honestly, and registered: the work behind ``shopfloor models train`` and
+``models predict``.
 
-Each model is scored on data it never saw (whole engines held out and cut at a random cycle for
-remaining useful life; a stratified split for failures), then refitted on all of the file; the
-registered version carries the held-out figures as ``holdout_*`` metrics.
+The data comes from a file (C-MAPSS text, the AI4I CSV) or from stored readings
+(``shopfloor.ml.readings_data``); either way it arrives as the same frames and is trained by the
+same ``train_*_from_frame``. Each model is scored on data it never saw (whole engines held out
+and cut at a random cycle for remaining useful life; a stratified split for failures), then
+refitted on all of the data; the registered version carries the held-out figures as
+``holdout_*`` metrics, says in its description and ``data_source`` parameter where the data came
+from, and keeps a sample of its raw inputs as the reference that drift is measured against.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from shopfloor.ml.frames import (
+    FailureFrames,
+    RulFrames,
+    TrainingFrames,
+    check_trainable,
+    failure_frames_from_file,
+    rul_frames_from_file,
+)
+from shopfloor.ml.readings_data import frames_from_readings
 from shopfloor.ml.registry import Registry, VersionInfo, data_fingerprint, signature_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from shopfloor.readings.store import ReadingStore
 
 HOLDOUT_SHARE = 0.2
 SEED = 0
@@ -43,11 +63,35 @@ def held_out_engines(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, p
     return frame[~frame["unit"].isin(held)], test, truth
 
 
-def train_rul_from_file(registry: Registry, path: Path, name: str) -> VersionInfo:
-    from shopfloor.ml.cmapss import read_cmapss
+def held_out_rows(
+    features: pd.DataFrame, labels: pd.Series
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """A stratified hold-out share of failure rows: (x_train, x_test, y_train, y_test)."""
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        features, labels, test_size=HOLDOUT_SHARE, stratify=labels, random_state=SEED
+    )
+    return x_train, x_test, y_train, y_test
+
+
+def failure_inputs(features: pd.DataFrame) -> pd.DataFrame:
+    """A failure model's raw inputs, named as an asset's sensors are (``torque_nm`` …)."""
+    from shopfloor.ml.ai4i import MEASUREMENTS
+
+    return features[list(MEASUREMENTS)]
+
+
+def rul_inputs(histories: pd.DataFrame, model: Any) -> pd.DataFrame:
+    """A RUL model's raw inputs, named as an asset's sensors are (``s_2`` …)."""
+    return histories[list(model.sensors)]
+
+
+def train_rul_from_frame(registry: Registry, frames: RulFrames, name: str) -> VersionInfo:
     from shopfloor.ml.rul import nasa_score, rmse, train_rul
 
-    frame = read_cmapss(path)
+    check_trainable(frames)
+    frame = frames.histories
     train, test, truth = held_out_engines(frame)
     evaluated = train_rul(train, seed=SEED)
     predicted = evaluated.predict_frame(test).set_index("unit")["rul"]
@@ -63,12 +107,78 @@ def train_rul_from_file(registry: Registry, path: Path, name: str) -> VersionInf
         name,
         "rul",
         model,
-        params={k: v for k, v in model.params.items() if k != "seed"} | {"cap": model.cap},
+        params=_params(model.params, cap=model.cap, data_source=frames.source),
         metrics=metrics,
         fingerprint=data_fingerprint(frame),
         signature=signature_of(model.feature_rows(frame)),
-        description=f"trained on {path.name}: {frame['unit'].nunique()} units",
+        description=f"trained on {frames.source}: {frame['unit'].nunique()} units",
+        reference=rul_inputs(frame, model),
     )
+
+
+def train_failure_from_frame(registry: Registry, frames: FailureFrames, name: str) -> VersionInfo:
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from shopfloor.ml.failure import train_failure
+
+    check_trainable(frames)
+    features, labels = frames.features, frames.labels
+    x_train, x_test, y_train, y_test = held_out_rows(features, labels)
+    evaluated = train_failure(x_train, y_train, seed=SEED)
+    predicted = evaluated.predict(x_test)
+    metrics = {
+        "holdout_f1": float(f1_score(y_test, predicted)),
+        "holdout_precision": float(precision_score(y_test, predicted, zero_division=0)),
+        "holdout_recall": float(recall_score(y_test, predicted)),
+        "training_rows": float(len(features)),
+    }
+    model = train_failure(features, labels, seed=SEED)
+    return registry.log_model(
+        name,
+        "failure",
+        model,
+        params=_params(model.params, threshold=model.threshold, data_source=frames.source),
+        metrics=metrics,
+        fingerprint=data_fingerprint(features.assign(label=labels)),
+        signature=signature_of(model.feature_rows(features)),
+        description=f"trained on {frames.source}: {len(features)} rows",
+        reference=failure_inputs(features),
+    )
+
+
+def _params(model_params: dict[str, Any], **more: Any) -> dict[str, Any]:
+    # The seed is the same for every version, so it says nothing about one.
+    return {k: v for k, v in model_params.items() if k != "seed"} | more
+
+
+def train_from_frames(registry: Registry, frames: TrainingFrames, name: str) -> VersionInfo:
+    """Train and register a model of the frames' kind."""
+    if isinstance(frames, FailureFrames):
+        return train_failure_from_frame(registry, frames, name)
+    return train_rul_from_frame(registry, frames, name)
+
+
+def train_rul_from_file(registry: Registry, path: Path, name: str) -> VersionInfo:
+    return train_rul_from_frame(registry, rul_frames_from_file(path), name)
+
+
+def train_failure_from_file(registry: Registry, path: Path, name: str) -> VersionInfo:
+    return train_failure_from_frame(registry, failure_frames_from_file(path), name)
+
+
+async def train_from_readings(
+    session: AsyncSession,
+    store: ReadingStore,
+    registry: Registry,
+    kind: str,
+    name: str,
+    *,
+    under: str,
+) -> VersionInfo:
+    """Train a ``kind`` model from the readings of the assets at or under ``under`` and register
+    it as the next version of ``name``. The training runs in a worker thread."""
+    frames = await frames_from_readings(session, store, kind, under=under)
+    return await asyncio.to_thread(train_from_frames, registry, frames, name)
 
 
 def predict_rul_to_file(
@@ -82,37 +192,3 @@ def predict_rul_to_file(
     predictions = model.predict_frame(read_cmapss(path))
     predictions.to_csv(out, index=False, columns=["unit", "rul"], float_format="%.2f")
     return info, len(predictions)
-
-
-def train_failure_from_file(registry: Registry, path: Path, name: str) -> VersionInfo:
-    from sklearn.metrics import f1_score, precision_score, recall_score
-    from sklearn.model_selection import train_test_split
-
-    from shopfloor.ml.ai4i import read_ai4i
-    from shopfloor.ml.failure import train_failure
-
-    features, labels, _modes = read_ai4i(path)
-    x_train, x_test, y_train, y_test = train_test_split(
-        features, labels, test_size=HOLDOUT_SHARE, stratify=labels, random_state=SEED
-    )
-    evaluated = train_failure(x_train, y_train, seed=SEED)
-    predicted = evaluated.predict(x_test)
-    metrics = {
-        "holdout_f1": float(f1_score(y_test, predicted)),
-        "holdout_precision": float(precision_score(y_test, predicted, zero_division=0)),
-        "holdout_recall": float(recall_score(y_test, predicted)),
-        "training_rows": float(len(features)),
-    }
-    model = train_failure(features, labels, seed=SEED)
-    frame = features.assign(label=labels)
-    return registry.log_model(
-        name,
-        "failure",
-        model,
-        params={k: v for k, v in model.params.items() if k != "seed"}
-        | {"threshold": model.threshold},
-        metrics=metrics,
-        fingerprint=data_fingerprint(frame),
-        signature=signature_of(model.feature_rows(features)),
-        description=f"trained on {path.name}: {len(features)} rows",
-    )
