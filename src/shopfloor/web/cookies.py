@@ -34,7 +34,11 @@ PAGE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", PAGE_CSP.encode()),
     # Signed-in pages show plant data: never from a shared cache, never from history.
     (b"cache-control", b"no-store"),
+    # The API's no-referrer would make the browser send "Origin: null" with the pages' own
+    # forms; same-origin keeps the origin (and any referrer) within this server.
+    (b"referrer-policy", b"same-origin"),
 ]
+_PAGE_HEADER_NAMES = {name for name, _ in PAGE_HEADERS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +108,13 @@ class WebResponseMiddleware:
                     (b"set-cookie", _header(change, scope.get("scheme") == "https"))
                     for change in changes.values()
                 ]
+                headers = list(message.get("headers", []))
                 if state.get(STATE_WEB):
-                    present = {name.lower() for name, _ in message.get("headers", [])}
-                    extra += [header for header in PAGE_HEADERS if header[0] not in present]
+                    # These replace what the application-wide hardening set for the API.
+                    headers = [h for h in headers if h[0].lower() not in _PAGE_HEADER_NAMES]
+                    extra += PAGE_HEADERS
                 if extra:
-                    message["headers"] = [*message.get("headers", []), *extra]
+                    message["headers"] = [*headers, *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_cookies)

@@ -1,7 +1,8 @@
 """Forms that change things come from this dashboard's own pages, nowhere else.
 
 Three layers: the cookies are SameSite=Strict (another site's form posts without them); the
-browser's ``Origin`` (or ``Sec-Fetch-Site``) must name this server; and every form carries a
+browser's ``Origin`` (or ``Sec-Fetch-Site``) must name this server (pages send their origin:
+their referrer policy is ``same-origin``); and every form carries a
 token, the HMAC of a random seed kept in an HttpOnly cookie (a signed double-submit cookie), so
 a request that has the cookie but not the page's token is refused. htmx requests send the token
 as a header (``hx-headers`` on the page's body).
@@ -81,7 +82,11 @@ def _same_origin(request: Request) -> bool:
     """
     host = request.headers.get("host", "").lower()
     origin = request.headers.get("origin")
-    if origin is not None:
-        return origin != "null" and urlsplit(origin).netloc.lower() == host
+    if origin is not None and origin != "null":
+        return urlsplit(origin).netloc.lower() == host
+    # "null" comes from pages whose referrer policy withholds the origin, and from sandboxed
+    # documents anywhere: then the browser's own Sec-Fetch-Site, which no page can set, decides.
     fetch_site = request.headers.get("sec-fetch-site")
-    return fetch_site is None or fetch_site in {"same-origin", "none"}
+    if fetch_site is not None:
+        return fetch_site in {"same-origin", "none"}
+    return origin is None

@@ -9,7 +9,8 @@ A page's stream route is a few lines::
 
 ``render_thing(event)`` returns the messages for one ``LiveEvent`` (an HTML fragment as
 ``ServerSentEvent(event="thing-12", raw_data=html)``, which an element with
-``sse-swap="thing-12"`` swaps in), or nothing.
+``sse-swap="thing-12" hx-swap="innerHTML"`` swaps in), or nothing. Say ``hx-swap`` on every
+``sse-swap`` element: htmx inherits it from ancestors, where it may mean something else.
 
 The stream ends when the process stops (the browser reconnects, to this process or another)
 and when the session's access token expires (the reconnect rotates it). A session that was
