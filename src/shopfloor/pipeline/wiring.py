@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from contextlib import suppress
 
 from shopfloor.alarms.clock import AlarmClock
@@ -19,6 +20,8 @@ from shopfloor.bus.base import RetryPolicy
 from shopfloor.bus.outbox import OutboxRelay
 from shopfloor.config import Settings
 from shopfloor.detection.stages import DetectStage
+from shopfloor.ml.drift_watch import DriftWatch, readings_retrainer
+from shopfloor.ml.health import ModelCache
 from shopfloor.ml.registry import Registry
 from shopfloor.ml.stages import HealthStage
 from shopfloor.notify.senders import SmtpConfig
@@ -32,6 +35,10 @@ from shopfloor.readings.store import store_for
 from shopfloor.storage import Database
 
 
+def registry_opener(settings: Settings) -> Callable[[], Registry]:
+    return lambda: Registry.from_settings(settings.data_dir, settings.mlflow_url)
+
+
 def default_stages(settings: Settings, notifier: DeliveryWorker | None = None) -> list[Stage]:
     return [
         DetectStage(settings.default_detector, settings.detector_checkpoint_s),
@@ -39,9 +46,10 @@ def default_stages(settings: Settings, notifier: DeliveryWorker | None = None) -
         SpcStage(),
         NotifyStage(notifier.wake if notifier is not None else None),
         HealthStage(
-            lambda: Registry.from_settings(settings.data_dir, settings.mlflow_url),
+            registry_opener(settings),
             every_s=settings.health_every_s,
             default_threshold=settings.failure_risk_threshold,
+            cache=ModelCache(settings.model_serving_url, settings.model_serving_timeout_s),
         ),
     ]
 
@@ -102,6 +110,22 @@ class Pipeline:
             if run_stages
             else None
         )
+        # Drift of the models' inputs, checked where the stages run.
+        self.drift = (
+            DriftWatch(
+                db,
+                registry_opener(settings),
+                self.relay,
+                every_s=settings.drift_check_every_s,
+                retrainer=(
+                    readings_retrainer(db, registry_opener(settings))
+                    if settings.retrain_on_drift
+                    else None
+                ),
+            )
+            if run_stages and settings.drift_check_every_s > 0
+            else None
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -113,6 +137,8 @@ class Pipeline:
             await self.runner.start()
         if self.clock is not None:
             self._tasks.append(asyncio.create_task(self.clock.run(), name="alarm-clock"))
+        if self.drift is not None:
+            self._tasks.append(asyncio.create_task(self.drift.run(), name="drift-watch"))
 
     async def stop(self) -> None:
         for task in self._tasks[1:]:  # the clock first: it writes events the relay publishes
