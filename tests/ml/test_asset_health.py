@@ -105,6 +105,14 @@ async def test_remaining_useful_life_from_an_engines_readings(app, client, regis
     assert health["failure_risk"] is None and health["problems"] == []
     assert health["updated_at"].startswith("2026-01-01T02:00:00")  # cycle 120, a minute each
 
+    # The health stage worked out the same from the same readings, without being asked.
+    async def stored() -> dict[str, Any] | None:
+        found = (await client.get(f"/assets/{asset_id}/health")).json()
+        return found if found["rul"] is not None else None
+
+    kept = await eventually(stored, "the health stage's RUL")
+    assert kept["rul"] == pytest.approx(health["rul"]) and kept["computed_at"] is not None
+
 
 MEASUREMENTS = ["air_temp_k", "process_temp_k", "speed_rpm", "torque_nm", "tool_wear_min"]
 
