@@ -10,11 +10,12 @@ from shopfloor.auth.roles import Permission
 
 @dataclass(frozen=True, slots=True)
 class NavItem:
-    """A link in the header. ``permission``: who sees it (None: everyone signed in)."""
+    """A link in the header. ``permission``: who sees it (None: everyone signed in; a tuple:
+    whoever holds any one of them, for an area whose parts need different permissions)."""
 
     label: str
     href: str
-    permission: Permission | None = Permission.READ
+    permission: Permission | tuple[Permission, ...] | None = Permission.READ
     order: int = 100
 
 
@@ -30,10 +31,17 @@ def links_for(items: list[NavItem], principal: Principal | None, path: str) -> l
     if principal is None:
         return []
     visible = sorted(
-        (item for item in items if item.permission is None or principal.may(item.permission)),
+        (item for item in items if _may_see(item, principal)),
         key=lambda item: (item.order, item.label),
     )
     return [NavLink(item.label, item.href, _is_current(item.href, path)) for item in visible]
+
+
+def _may_see(item: NavItem, principal: Principal) -> bool:
+    if item.permission is None:
+        return True
+    wanted = item.permission if isinstance(item.permission, tuple) else (item.permission,)
+    return any(principal.may(permission) for permission in wanted)
 
 
 def _is_current(href: str, path: str) -> bool:
