@@ -10,7 +10,9 @@ an API client's.
 
 A page often sends several requests at once (the page, its event stream, fragments); those that
 carry the same expired pair share one rotation (``RotationMemo``), or the second would present a
-spent refresh token and, by design, revoke the whole sign-in.
+spent refresh token and, by design, revoke the whole sign-in. The sharing lasts a few seconds
+and holds within one process: a spent token presented later, or to another process, revokes
+the family as the API would.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from shopfloor.web.cookies import (
     set_cookie,
 )
 
-ROTATION_GRACE_S = 30.0
+ROTATION_GRACE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
