@@ -14,6 +14,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from shopfloor.web.pages import admin, admin_users, alarms, login, overview, quality
+from shopfloor.web.pages import admin, admin_api_keys, admin_users, alarms, login, overview, quality
 
-PAGE_MODULES: tuple[ModuleType, ...] = (login, overview, alarms, quality, admin, admin_users)
+PAGE_MODULES: tuple[ModuleType, ...] = (
+    login,
+    overview,
+    alarms,
+    quality,
+    admin,
+    admin_users,
+    admin_api_keys,
+)

@@ -25,7 +25,7 @@ from shopfloor.auth.models import LoginThrottle, User
 from shopfloor.auth.roles import ROLES, Permission
 from shopfloor.auth.schemas import UserUpdate
 from shopfloor.core.clock import utcnow
-from shopfloor.core.errors import AlreadyExists, ShopfloorError, ValidationFailed
+from shopfloor.core.errors import AlreadyExists, NotFound, ShopfloorError, ValidationFailed
 from shopfloor.web.admin.forms import (
     FormState,
     clean_message,
@@ -74,6 +74,7 @@ class Changes:
     create: FormState | None = None
     passwords: dict[int, FormState] | None = None
     row_problems: dict[int, str] | None = None
+    problem: str | None = None  # about no row shown (a user deleted meanwhile)
 
 
 async def _locked(session: AsyncSession, names: list[str]) -> dict[str, datetime]:
@@ -122,6 +123,7 @@ async def _section(
         create=changes.create or new_user_form(),
         passwords=changes.passwords or {},
         row_problems=changes.row_problems or {},
+        problem=changes.problem,
     )
     return section(request, PAGE, FRAGMENT, context, status_code)
 
@@ -187,6 +189,8 @@ async def _change(
 
 def _row_problem(user_id: int) -> Callable[[ShopfloorError], Changes]:
     def changes(exc: ShopfloorError) -> Changes:
+        if isinstance(exc, NotFound):
+            return Changes(problem=sentence(exc.detail))
         return Changes(row_problems={user_id: sentence(exc.detail)})
 
     return changes
@@ -225,6 +229,8 @@ async def reset_password(request: Request, user_id: int) -> Response:
     form = FormState(f"user-{user_id}-password", {}, labels={"password": "New password"})
 
     def refused(exc: ShopfloorError) -> Changes:
+        if isinstance(exc, NotFound):
+            return Changes(problem=sentence(exc.detail))
         return Changes(passwords={user_id: form.refuse(exc)})
 
     return await _change(
