@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench lint format install install-dev clean
+.PHONY: demo test test-fast bench lint format install install-dev clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,16 @@ test: $(VENV)/.installed-dev
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -m "not slow and not postgres" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not postgres and not browser" $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
 	bash scripts/ensure-servers.sh
 	$(BIN)/python -m benchmarks
+
+# PNGs of the dashboard's pages (scripts/screenshots.py PAGES) in docs/screenshots/, from the demo.
+screenshots: $(VENV)/.installed-dev
+	bash scripts/ensure-servers.sh
+	$(BIN)/python scripts/screenshots.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --no-cache .
