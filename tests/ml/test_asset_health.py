@@ -134,6 +134,38 @@ def readings_at(asset: str, measurements: pd.Series, ts: int) -> dict[str, Any]:
     }
 
 
+async def test_a_long_life_is_read_as_its_start_and_its_recent_history(
+    app, client, registry, monkeypatch
+):
+    from shopfloor.ml import health as health_module
+
+    model = registry.load(registry.resolve("engines-rul"), {"rul": RulModel.load})
+    engine = read_cmapss(FD001).query("unit == 69")  # 362 cycles, the longest of FD001
+    asset = "fleet/engines/engine-69"
+    asset_id = await make_asset(client, asset, {"models": {"rul": "engines-rul"}})
+    readings = engine[model.sensors].assign(ts=[T0 + 60 * c for c in engine["cycle"]])
+    await post_columns(client, asset, readings)
+    whole = (await client.get(f"/assets/{asset_id}/health?fresh=true")).json()
+
+    # Read as its first 40 cycles and its last 150: the 172 between are counted, not read.
+    monkeypatch.setattr(health_module, "HEAD_CYCLES", 40)
+    monkeypatch.setattr(health_module, "HISTORY_CYCLES", 150)
+    async with app.state.db.read() as session:
+        ids = [
+            (await client.get("/sensors", params={"under": f"{asset}/{name}"})).json()["items"][0][
+                "id"
+            ]
+            for name in model.sensors[:1]
+        ]
+        history, skipped = await health_module._history(session, app.state.store, ids)
+    assert len(history) == 190 and skipped == 172
+    cut = (await client.get(f"/assets/{asset_id}/health?fresh=true")).json()
+
+    assert whole["rul"] < 20  # near the end of its life
+    assert abs(cut["rul"] - whole["rul"]) < 10, (cut["rul"], whole["rul"])
+    assert cut["updated_at"] == whole["updated_at"]
+
+
 async def test_failure_risk_from_a_pumps_latest_measurements(app, client, registry):
     failing, healthy = failing_and_healthy()
     asset = "plant/pumps/pump-1"

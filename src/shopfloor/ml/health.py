@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.core.errors import ShopfloorError
@@ -26,7 +27,9 @@ from shopfloor.plant import repository
 from shopfloor.plant.models import Asset
 from shopfloor.readings.store import ReadingStore
 
-HISTORY_CYCLES = 5_000  # readings per input read back for the RUL history
+HISTORY_CYCLES = 5_000  # the recent cycles read back for the RUL history
+HEAD_CYCLES = 100  # and the first ones (the features' start of life is the first 20)
+DAY_US = 86_400_000_000
 KINDS = ("rul", "failure")
 
 
@@ -145,25 +148,51 @@ async def _rul(
     predictor: Predictor,
     by_input: dict[str, int],
 ) -> tuple[float | None, int | None, str | None]:
-    import pandas as pd  # only when a model runs: the application starts without it
-
     missing = [name for name in model.sensors if name not in by_input]
     if missing:
         return None, None, f"no sensor for input(s) {', '.join(missing)}"
-    columns: dict[str, pd.Series] = {}
-    for name in model.sensors:
-        rows = await store.range(session, by_input[name], 0, 2**62, HISTORY_CYCLES)
-        columns[name] = pd.Series(dict(rows), dtype="float64")
-    history = pd.DataFrame(columns).dropna()  # the times at which every input was read
+    history, skipped = await _history(session, store, [by_input[n] for n in model.sensors])
     if history.empty:
         return None, None, "no time at which every input has a reading yet"
-    frame = history.sort_index().reset_index(drop=True)
-    frame.insert(0, "cycle", range(1, len(frame) + 1))
+    history.columns = list(model.sensors)
+    frame = history.reset_index(drop=True)
+    cycles = np.arange(1, len(frame) + 1)
+    cycles[HEAD_CYCLES:] += skipped
+    frame.insert(0, "cycle", cycles)
     frame.insert(0, "unit", 1)
     rows = await asyncio.to_thread(model.feature_rows, frame)
     raw = await predictor.predict(rows[model.features].to_numpy("float64"))
     rul = float(min(max(float(raw[-1]), 0.0), float(model.cap)))
     return rul, int(history.index.max()), None
+
+
+async def _history(
+    session: AsyncSession, store: ReadingStore, sensor_ids: list[int]
+) -> tuple[Any, int]:
+    """The times at which every input was read (one per cycle), with their values, and how
+    many such times were left out between the start of life and the recent history.
+
+    A long life is read as its first ``HEAD_CYCLES`` (the features' start-of-life baseline)
+    and its last ``HISTORY_CYCLES``: the cycle count of the recent rows then comes from the
+    number of readings left out, counted from the rollups.
+    """
+    import pandas as pd  # only when a model runs: the application starts without it
+
+    heads, tails = [], []
+    for sensor_id in sensor_ids:
+        tail = await store.range(session, sensor_id, 0, 2**62, HISTORY_CYCLES, newest_first=True)
+        head = await store.range(session, sensor_id, 0, 2**62, HEAD_CYCLES)
+        heads.append(pd.Series(dict(head), dtype="float64"))
+        tails.append(pd.Series(dict(tail), dtype="float64"))
+    head_frame = pd.concat(heads, axis=1).dropna()
+    tail_frame = pd.concat(tails, axis=1).dropna()
+    joined = pd.concat([head_frame, tail_frame[~tail_frame.index.isin(head_frame.index)]])
+    joined = joined.sort_index()
+    if tail_frame.empty or head_frame.empty or tail_frame.index.min() <= head_frame.index.max():
+        return joined, 0  # the whole life was read
+    gap_start, gap_end = int(head_frame.index.max()) + 1, int(tail_frame.index.min())
+    left_out = await store.aggregate(session, sensor_ids[0], gap_start, gap_end, DAY_US)
+    return joined, int(left_out.counts.sum())
 
 
 async def _risk(

@@ -172,9 +172,17 @@ class ReadingStore(ABC):
 
     @abstractmethod
     async def range(
-        self, session: AsyncSession, sensor_id: int, start_us: int, end_us: int, limit: int
+        self,
+        session: AsyncSession,
+        sensor_id: int,
+        start_us: int,
+        end_us: int,
+        limit: int,
+        *,
+        newest_first: bool = False,
     ) -> list[tuple[int, float]]:
-        """Raw readings with ``start <= ts < end``, oldest first, at most ``limit``."""
+        """Raw readings with ``start <= ts < end``, oldest first (or newest first), at most
+        ``limit``: the oldest (newest) ``limit`` of them."""
 
     @abstractmethod
     async def _aggregate_piece(

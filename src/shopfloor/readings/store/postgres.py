@@ -130,12 +130,21 @@ class PostgresReadingStore(ReadingStore):
         )
 
     async def range(
-        self, session: AsyncSession, sensor_id: int, start_us: int, end_us: int, limit: int
+        self,
+        session: AsyncSession,
+        sensor_id: int,
+        start_us: int,
+        end_us: int,
+        limit: int,
+        *,
+        newest_first: bool = False,
     ) -> list[tuple[int, float]]:
         driver = await _driver(session)
+        order = "DESC" if newest_first else "ASC"
         rows = await driver.fetch(
             f"SELECT {US_OF.format('ts')}, value FROM readings WHERE sensor_id = $1 "
-            f"AND ts >= {TS_OF.format('$2')} AND ts < {TS_OF.format('$3')} ORDER BY ts LIMIT $4",
+            f"AND ts >= {TS_OF.format('$2')} AND ts < {TS_OF.format('$3')} "
+            f"ORDER BY ts {order} LIMIT $4",
             sensor_id,
             start_us,
             end_us,

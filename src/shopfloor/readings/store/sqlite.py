@@ -101,12 +101,20 @@ class SqliteReadingStore(ReadingStore):
         return await driver._execute(_write_sync, driver._conn, batch)
 
     async def range(
-        self, session: AsyncSession, sensor_id: int, start_us: int, end_us: int, limit: int
+        self,
+        session: AsyncSession,
+        sensor_id: int,
+        start_us: int,
+        end_us: int,
+        limit: int,
+        *,
+        newest_first: bool = False,
     ) -> list[tuple[int, float]]:
+        order = "DESC" if newest_first else "ASC"
         return await _fetch(
             session,
             "SELECT ts, value FROM readings WHERE sensor_id = ? AND ts >= ? AND ts < ? "
-            "ORDER BY ts LIMIT ?",
+            f"ORDER BY ts {order} LIMIT ?",
             (sensor_id, start_us, end_us, limit),
         )
 
