@@ -45,7 +45,7 @@ from shopfloor.storage import Database
 
 log = structlog.get_logger("shopfloor.ml.drift")
 US = 1_000_000
-MAX_LIVE = 50_000  # readings per input read back for one check
+MAX_LIVE = 50_000  # the newest readings per input read back for one check
 SEVERITY = "warning"
 DEFAULTS = rule_params("drift", {})
 
@@ -184,7 +184,9 @@ class DriftWatch:
         start = newest - int(params["window_seconds"] * US)
         live = {}
         for name, sensor_id in by_input.items():
-            readings = await self.store.range(session, sensor_id, start, newest + 1, MAX_LIVE)
+            readings = await self.store.range(
+                session, sensor_id, start, newest + 1, MAX_LIVE, newest_first=True
+            )
             live[name] = np.array([value for _, value in readings], dtype=np.float64)
         return live, newest
 
