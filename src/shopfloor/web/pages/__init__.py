@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from shopfloor.web.pages import admin, admin_api_keys, admin_users, alarms, login, overview, quality
+from shopfloor.web.pages import (
+    admin,
+    admin_api_keys,
+    admin_channels,
+    admin_users,
+    alarms,
+    login,
+    overview,
+    quality,
+)
 
 PAGE_MODULES: tuple[ModuleType, ...] = (
     login,
@@ -24,4 +33,5 @@ PAGE_MODULES: tuple[ModuleType, ...] = (
     admin,
     admin_users,
     admin_api_keys,
+    admin_channels,
 )
