@@ -23,6 +23,7 @@ from shopfloor.web.pages import (
     login,
     overview,
     quality,
+    sensor,
 )
 
 PAGE_MODULES: tuple[ModuleType, ...] = (
@@ -34,4 +35,5 @@ PAGE_MODULES: tuple[ModuleType, ...] = (
     admin_users,
     admin_api_keys,
     admin_channels,
+    sensor,
 )

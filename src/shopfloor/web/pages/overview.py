@@ -40,6 +40,7 @@ from shopfloor.web.status.rules import (
     STATES,
     AssetFacts,
     AssetStatus,
+    SensorFacts,
     plant_status,
     summary,
 )
@@ -62,6 +63,7 @@ class TreeNode:
     asset: AssetFacts
     status: AssetStatus
     children: list[TreeNode] = field(default_factory=list)
+    sensors: list[SensorFacts] = field(default_factory=list)  # its own, linked to their pages
 
     @property
     def is_machine(self) -> bool:
@@ -80,7 +82,13 @@ async def load_overview(request: Request) -> Overview:
     async with state.db.read() as session:
         facts = await read_plant_facts(session, state.store)
     statuses = plant_status(facts)
-    nodes = {a.path: TreeNode(a, statuses[a.path]) for a in facts.assets}
+    sensors_of: dict[str, list[SensorFacts]] = {}
+    for sensor in facts.sensors:
+        sensors_of.setdefault(sensor.asset_path, []).append(sensor)
+    nodes = {
+        a.path: TreeNode(a, statuses[a.path], sensors=sensors_of.get(a.path, []))
+        for a in facts.assets
+    }
     roots = []
     for path, node in nodes.items():  # assets come sorted by path: parents before children
         parent = nodes.get(path.rpartition("/")[0])
