@@ -18,6 +18,7 @@ from shopfloor.web.pages import (
     admin,
     admin_api_keys,
     admin_channels,
+    admin_deliveries,
     admin_users,
     alarms,
     login,
