@@ -36,5 +36,6 @@ PAGE_MODULES: tuple[ModuleType, ...] = (
     admin_users,
     admin_api_keys,
     admin_channels,
+    admin_deliveries,
     sensor,
 )
