@@ -19,6 +19,7 @@ from shopfloor.web.pages import (
     admin_api_keys,
     admin_channels,
     admin_deliveries,
+    admin_rules,
     admin_users,
     alarms,
     login,
@@ -37,5 +38,6 @@ PAGE_MODULES: tuple[ModuleType, ...] = (
     admin_api_keys,
     admin_channels,
     admin_deliveries,
+    admin_rules,
     sensor,
 )
