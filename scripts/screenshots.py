@@ -55,6 +55,7 @@ class Shot:
 PAGES: list[Shot] = [
     Shot("login", "/login", ready="form", signed_in=False, full_page=False),
     Shot("overview", "/", ready="li.machine .status"),
+    Shot("alarms", "/alarms", ready=".alarm-table"),
 ]
 
 
