@@ -17,6 +17,7 @@ from types import ModuleType
 from shopfloor.web.pages import (
     admin,
     admin_api_keys,
+    admin_audit,
     admin_channels,
     admin_deliveries,
     admin_rules,
@@ -39,5 +40,6 @@ PAGE_MODULES: tuple[ModuleType, ...] = (
     admin_channels,
     admin_deliveries,
     admin_rules,
+    admin_audit,
     sensor,
 )
