@@ -1,4 +1,5 @@
-"""The demo's background task: seed the plant, backfill history, then stream 1 Hz readings.
+"""The demo's background task: seed the plant (and its quality records), backfill history, then
+stream 1 Hz readings.
 
 Readings go through ``app.state.ingestor`` — the same validated, durable path as HTTP, MQTT
 and file imports — so the demo exercises the product rather than writing around it.
@@ -22,7 +23,9 @@ from shopfloor.demo.plant import (
     sensor_paths,
     signal_specs,
 )
+from shopfloor.demo.quality import seed_quality
 from shopfloor.demo.signals import Fault, PlantSignals
+from shopfloor.quality import events
 from shopfloor.readings.columns import Columns, flatten
 from shopfloor.readings.service import Ingestor
 from shopfloor.storage import Database
@@ -50,6 +53,7 @@ async def run_simulation(
     """Run the demo plant until cancelled; errors are logged and the plant keeps running."""
     paths = sensor_paths()
     await _seed_until_done(app.state.db)
+    await _seed_quality(app)
     signals = PlantSignals(signal_specs(), machine_of_sensor(), seed)
     now = int(time.time())
     opening = schedule_opening_failure(signals, now, seed)
@@ -85,6 +89,19 @@ async def _seed_until_done(db: Database) -> None:
             continue
         log.info("demo.seeded", assets=report.assets_created, sensors=report.sensors_created)
         return
+
+
+async def _seed_quality(app: FastAPI) -> None:
+    """The quality records (once); the plant runs on even when they cannot be written."""
+    try:
+        report = await seed_quality(app.state.db)
+    except Exception:
+        log.exception("demo.quality_seed_failed")
+        return
+    pipeline = getattr(app.state, "pipeline", None)
+    events.offer(pipeline.relay if pipeline is not None else None, report.events)
+    if report.parts:
+        log.info("demo.quality_seeded", lots=report.lots, inspections=report.inspections)
 
 
 def readings_columns(paths: Sequence[str], ts_s: np.ndarray, values: np.ndarray) -> Columns:
