@@ -56,6 +56,13 @@ PAGES: list[Shot] = [
     Shot("login", "/login", ready="form", signed_in=False, full_page=False),
     Shot("overview", "/", ready="li.machine .status"),
     Shot("alarms", "/alarms", ready=".alarm-table"),
+    Shot("admin", "/admin", ready=".admin-cards"),
+    Shot("admin-users", "/admin/users", ready=".admin-table"),
+    Shot("admin-api-keys", "/admin/api-keys#new", ready="#new[open]"),
+    Shot("admin-channels", "/admin/channels#new", ready="#new[open]"),
+    Shot("admin-deliveries", "/admin/deliveries", ready="#deliveries-table"),
+    Shot("admin-rules", "/admin/rules", ready="li.item-card"),
+    Shot("admin-audit", "/admin/audit", ready="#audit-results", full_page=False),
 ]
 
 

@@ -50,6 +50,18 @@
   document.addEventListener("DOMContentLoaded", function () { applySwitches(document); });
   document.addEventListener("htmx:load", function (event) { applySwitches(event.detail.elt); });
 
+  // A link to #new (an empty list's "create the first one") opens the form it names.
+  function openFromHash() {
+    var id = window.location.hash.slice(1);
+    var panel = id && document.getElementById(id);
+    if (!panel || panel.tagName !== "DETAILS") return;
+    panel.open = true;
+    var field = panel.querySelector("input:not([type=hidden]), select, textarea");
+    if (field) field.focus();
+  }
+  document.addEventListener("DOMContentLoaded", openFromHash);
+  window.addEventListener("hashchange", openFromHash);
+
   // Copy buttons: <button data-copy="#id"> copies the value (or text) of that element.
   function copied(button, ok) {
     var status = document.getElementById(button.getAttribute("aria-controls") + "-status");
