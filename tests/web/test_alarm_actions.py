@@ -21,6 +21,7 @@ from sqlalchemy import update
 from shopfloor.alarms.models import Alarm
 from shopfloor.auth.principal import Principal
 from shopfloor.core.clock import to_epoch_us, utcnow
+from shopfloor.core.pagination import encode_cursor
 from shopfloor.web.alarm_views.feed import SUMMARY_KEY, AlarmFeed
 from shopfloor.web.alarm_views.filters import AlarmFilters
 from shopfloor.web.alarm_views.live import NEW_EVENT, ListView
@@ -96,6 +97,13 @@ async def test_acknowledging_answers_with_the_row_publishes_and_audits_as_the_ap
     changes = [entry for entry in audit if entry["target"] == f"alarm/{alarm_id}"]
     assert changes and changes[0]["after"]["state"] == "acknowledged"
     assert changes[0]["operation"] == f"POST /alarms/{alarm_id}/acknowledge"
+
+    for missing in (424242, 99999999999):  # and one no id column could hold
+        response = await act(operator, f"/alarms/{missing}/acknowledge")
+        assert response.status_code == 404 and "does not exist" in response.text
+        assert (await operator.get(f"/alarms/{missing}")).status_code == 404
+    huge_cursor = await operator.get("/alarms", params={"cursor": encode_cursor(99999999999)})
+    assert "That page link is not one this list made" in huge_cursor.text
 
     again = await act(operator, f"/alarms/{alarm_id}/acknowledge")
     assert again.status_code == 200

@@ -16,6 +16,7 @@ from shopfloor.alarms.events import SEVERITIES
 from shopfloor.core.errors import BadRequest
 from shopfloor.core.pagination import decode_cursor, encode_cursor
 from shopfloor.core.paths import path_problem
+from shopfloor.storage.lookup import is_row_id
 
 STATES: tuple[str, ...] = ("open", "acknowledged", "resolved", "closed")
 ACTIVE_STATES: tuple[str, ...] = ("open", "acknowledged")
@@ -93,6 +94,8 @@ def read_cursor(cursor: str | None) -> tuple[int | None, str | None]:
     try:
         before = decode_cursor(cursor, int)
     except BadRequest:
+        before = None
+    if before is None or not is_row_id(before):
         return None, "That page link is not one this list made; showing the newest alarms."
     return before, None
 

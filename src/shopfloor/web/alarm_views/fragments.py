@@ -41,7 +41,7 @@ async def load_row(request: Request, alarm_id: int) -> AlarmRow:
     async with request.app.state.db.read() as session:
         row = await row_of(session, alarm_id)
     if row is None:
-        raise NotFound(f"there is no alarm {alarm_id}")
+        raise NotFound(f"alarm {alarm_id} does not exist")
     return row
 
 
@@ -52,7 +52,7 @@ async def load_detail(request: Request, alarm_id: int) -> dict[str, Any]:
         row = await row_of(session, alarm_id)
         users = await assignable_users(session)
     if row is None:
-        raise NotFound(f"there is no alarm {alarm_id}")
+        raise NotFound(f"alarm {alarm_id} does not exist")
     notes = [{**note, "created_at": _parse(note["created_at"])} for note in document["notes"]]
     return {"alarm": row, "entries": history(row, notes), "users": users}
 

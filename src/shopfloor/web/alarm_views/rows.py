@@ -21,6 +21,7 @@ from shopfloor.alarms.models import Alarm, AlarmNote
 from shopfloor.alarms.service import under_path
 from shopfloor.plant.models import Asset, Sensor
 from shopfloor.quality.models import Characteristic, Part
+from shopfloor.storage.lookup import is_row_id
 from shopfloor.web.alarm_views.filters import AlarmFilters
 
 NOT_CLOSED = ("open", "acknowledged", "resolved")
@@ -180,6 +181,7 @@ async def list_rows(
 
 
 async def rows_by_id(session: AsyncSession, ids: Sequence[int]) -> list[AlarmRow]:
+    ids = [alarm_id for alarm_id in ids if is_row_id(alarm_id)]  # no id the column cannot hold
     if not ids:
         return []
     return await _rows(session, _row_query().where(Alarm.id.in_(ids)).order_by(Alarm.id))
