@@ -17,6 +17,7 @@ from benchmarks import (
     pipeline,
     rollup_query,
     rul,
+    sensor_chart,
 )
 
 
@@ -29,6 +30,8 @@ def main() -> None:
     ingest.main(common)
     print()
     rollup_query.main(common)
+    print()
+    sensor_chart.main(common)
     print()
     pipeline.main(common)
     print()

@@ -56,6 +56,8 @@ PAGES: list[Shot] = [
     Shot("login", "/login", ready="form", signed_in=False, full_page=False),
     Shot("overview", "/", ready="li.machine .status"),
     Shot("alarms", "/alarms", ready=".alarm-table"),
+    # The demo's first sensor: press 1's oil temperature, with its backfilled hour.
+    Shot("sensor", "/sensors/1", ready='#sensor-chart[data-state="ready"]'),
     Shot("admin", "/admin", ready=".admin-cards"),
     Shot("admin-users", "/admin/users", ready=".admin-table"),
     Shot("admin-api-keys", "/admin/api-keys#new", ready="#new[open]"),

@@ -40,11 +40,11 @@ async def test_short_ranges_are_raw_readings_and_long_ones_rollup_buckets(app, c
     np.testing.assert_allclose(raw["series"]["value"], values)
     assert raw["limits"] == {"low": 0.0, "high": 100.0}
     assert raw["latest"] == {"x": ts[-1], "value": values[-1]}
-    assert month["mode"] == "buckets" and month["every"] == "30m"
+    assert month["mode"] == "buckets" and month["every"] == "1h"
     assert int(month["series"]["count"].sum()) == 600
     assert month["series"]["min"].min() == values.min()
     assert month["series"]["max"].max() == values.max()
-    assert (month["series"]["x"] * US % (30 * 60 * US) == 0).all()
+    assert (month["series"]["x"] * US % (3_600 * US) == 0).all()
 
 
 async def test_a_fast_sensor_gets_buckets_even_in_a_short_range(app, client, plant):

@@ -73,9 +73,9 @@ async def test_a_posted_reading_appears_on_the_live_chart_and_30_days_read_rollu
     await expect(chart).to_have_attribute("data-mode", "buckets")
     await expect(thirty_days).to_have_attribute("aria-current", "true")
     await expect(page).to_have_url(re.compile(r"\?range=30d$"))
-    await expect(page.locator("#chart-caption")).to_contain_text("30m buckets")
-    # Eleven minutes of readings fill two or three half-hour buckets of the rollups.
-    assert 1 <= await page.evaluate("window.sensorChart.points()") <= 3
+    await expect(page.locator("#chart-caption")).to_contain_text("1h buckets")
+    # Eleven minutes of readings fall in one or two hours of the rollups.
+    assert 1 <= await page.evaluate("window.sensorChart.points()") <= 2
     assert await page.evaluate("window.sensorChart.mode()") == "buckets"
 
 

@@ -17,6 +17,7 @@ class AnomalyScoreMinute(Base):
     """
 
     __tablename__ = "anomaly_scores_1m"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     sensor_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True

@@ -2,7 +2,9 @@
 
 Short ranges show raw readings; longer ones show buckets (min, max, mean, count) read from the
 readings' rollups, chosen so that a range never holds more than a couple of thousand points:
-a browser draws that at once, and a screen cannot show more anyway. A sensor fast enough to
+a browser draws that at once, and a screen cannot show more anyway. From 30 days on the buckets
+are whole hours, read from the hourly rollup (720 rows for 30 days) rather than the per-minute
+one (43,200). A sensor fast enough to
 have more raw readings than ``MAX_RAW_POINTS`` in a short range gets buckets there too.
 """
 
@@ -41,8 +43,8 @@ RANGES: tuple[TimeRange, ...] = (
     TimeRange("6h", "6 h", "the last 6 hours", 6 * HOUR_US, MINUTE_US),
     TimeRange("24h", "24 h", "the last 24 hours", DAY_US, MINUTE_US),
     TimeRange("7d", "7 d", "the last 7 days", 7 * DAY_US, 10 * MINUTE_US),
-    TimeRange("30d", "30 d", "the last 30 days", 30 * DAY_US, 30 * MINUTE_US),
-    TimeRange("90d", "90 d", "the last 90 days", 90 * DAY_US, HOUR_US),
+    TimeRange("30d", "30 d", "the last 30 days", 30 * DAY_US, HOUR_US),
+    TimeRange("90d", "90 d", "the last 90 days", 90 * DAY_US, 3 * HOUR_US),
 )
 BY_KEY = {r.key: r for r in RANGES}
 DEFAULT_RANGE = BY_KEY["1h"]

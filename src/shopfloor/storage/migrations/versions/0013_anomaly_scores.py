@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.Column("bucket_us", sa.BigInteger, nullable=False),
         sa.Column("max_score", sa.Float, nullable=False),
         sa.PrimaryKeyConstraint("sensor_id", "bucket_us", name="pk_anomaly_scores_1m"),
+        # Clustered on (sensor, minute) like the readings' rollups: a month is contiguous pages.
+        sqlite_with_rowid=False,
     )
 
 
