@@ -197,6 +197,7 @@ async def test_the_list_filters_as_the_api_does(
     assert alarm_ids(listed)[:2] == [asset, spc]
     assert "bore diameter" in listed and "of part P-100" in listed
     assert 'href="/#asset-' in listed and f'href="/sensors/{plant[OIL]}"' in listed
+    assert re.search(r'href="/quality/characteristics/\d+">bore diameter</a>', listed)
     assert critical in alarm_ids(listed)
 
 
