@@ -1,5 +1,5 @@
-// Control charts drawn with uPlot from the data the page embeds (<script type="application/json"
-// class="spc-data">): the plotted points, centre line, control limits (per point when they vary
+// Control charts drawn with uPlot from the data the page embeds (the JSON of .spc-chart's
+// data-chart attribute): the plotted points, centre line, control limits (per point when they vary
 // with n), specification limits on the individuals chart, and the points that break a rule,
 // marked red with the rule's name. The dispersion chart sits under it with the same cursor.
 // Redrawn whenever htmx swaps in a new chart (the live stream asks for one per new measurement).
@@ -158,11 +158,9 @@
     });
   }
 
-  function drawCard(script) {
-    var card = script.closest(".spc-card");
-    var container = card && card.querySelector(".spc-chart");
-    if (!container || container.dataset.drawn) return;
-    var data = JSON.parse(script.textContent);
+  function drawChart(container) {
+    if (container.dataset.drawn) return;
+    var data = JSON.parse(container.dataset.chart);
     var unit = data.kind === "imr" || data.kind === "xbar_r" || data.kind === "xbar_s" ? data.unit : "";
     var key = "spc-" + Math.random().toString(36).slice(2);
     var plots = [];
@@ -187,8 +185,8 @@
   function drawAll(root) {
     if (typeof uPlot === "undefined") return;
     cleanUp();
-    var scripts = (root || document).querySelectorAll("script.spc-data");
-    for (var i = 0; i < scripts.length; i++) drawCard(scripts[i]);
+    var charts = (root || document).querySelectorAll(".spc-chart[data-chart]");
+    for (var i = 0; i < charts.length; i++) drawChart(charts[i]);
   }
 
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
