@@ -79,19 +79,21 @@ def expected_ppm(mean: float, sigma: float, lsl: float | None, usl: float | None
     return 1e6 * (below + above)
 
 
-def capability_view(study: CapabilityStudy, lsl: float | None, usl: float | None) -> CapabilityView:
+def capability_view(
+    study: CapabilityStudy, lsl: float | None, usl: float | None, chart_label: str
+) -> CapabilityView:
+    """``chart_label``: the name of the chart sigma within and control come from ("I-MR")."""
     result = study.result
     index = result.cpk if result.cpk is not None else result.ppk
     verdict = verdict_of(index if index is not None else 0.0)
     notes = []
     if not study.in_control:
-        chart = study.chart.upper().replace("_", "-")
         verdict = Verdict(
             "unstable",
             f"not in control, so not predictable ({verdict.label} so far)",
-            f"Special causes are at work ({', '.join(study.broken_rules)} broken on the {chart} "
-            "chart): the indices describe the parts measured so far, not the next ones. Find "
-            "and remove the causes, then judge the capability again.",
+            f"Special causes are at work ({', '.join(study.broken_rules)} broken on the "
+            f"{chart_label} chart): the indices describe the parts measured so far, not the "
+            "next ones. Find and remove the causes, then judge the capability again.",
         )
     if (
         result.cp is not None

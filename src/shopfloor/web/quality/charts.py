@@ -80,6 +80,18 @@ class ViolationRow:
         return [rule for finding in self.findings for rule in finding.rules]
 
 
+@dataclass(frozen=True)
+class PointRow:
+    """A point of the chart as the table under it lists it."""
+
+    index: int
+    value: float
+    spread: float | None  # the dispersion chart's value at the same point
+    n: float | None
+    rules: list[str]
+    ts: str
+
+
 @dataclass
 class ChartView:
     characteristic: Characteristic
@@ -108,6 +120,23 @@ class ChartView:
         return CHART_LABELS.get(kind, kind)
 
     @property
+    def point_rows(self) -> list[PointRow]:
+        """The points shown, newest first."""
+        if self.document is None:
+            return []
+        spread_plot = self.document["dispersion"]
+        spread = {p["index"]: p["value"] for p in spread_plot["points"]} if spread_plot else {}
+        rules: dict[int, list[str]] = {}
+        for plot in (self.document, spread_plot):
+            for v in plot["violations"] if plot else ():
+                rules.setdefault(v["index"], []).append(v["rule"])
+        return [
+            PointRow(p["index"], p["value"], spread.get(p["index"]), p.get("n"),
+                     rules.get(p["index"], []), p["ts"])
+            for p in reversed(self.document["points"])
+        ]  # fmt: skip
+
+    @property
     def recent_violations(self) -> list[ViolationRow]:
         return self.violations[:OPEN_VIOLATIONS]
 
@@ -117,13 +146,13 @@ class ChartView:
 
     @property
     def plot_decimals(self) -> int:
-        """Decimals of the plotted statistic: an average or a spread resolves one more than
-        the values; proportions and rates four."""
+        """Decimals of the plotted statistic: the values' for variables, four for proportions
+        and rates, two for counts."""
         if self.kind in ("p", "u"):
             return 4
         if self.kind in ("np", "c"):
             return 2
-        return self.decimals + (0 if self.kind == "imr" else 1)
+        return self.decimals
 
     @property
     def last_point(self) -> dict[str, Any] | None:
@@ -198,7 +227,12 @@ def _capability(view: ChartView, series: Series) -> None:
     except SpcInputError as exc:
         view.capability_problem = str(exc)
         return
-    view.capability = capability_view(study, characteristic.lsl, characteristic.usl)
+    view.capability = capability_view(
+        study, characteristic.lsl, characteristic.usl, CHART_LABELS[study.chart]
+    )
+    if view.document is not None:  # the chart's own notes are said under the chart
+        said = {note.lower() for note in view.document["notes"]}
+        view.capability.notes = [n for n in view.capability.notes if n.lower() not in said]
 
 
 def _violation_rows(document: dict[str, Any]) -> list[ViolationRow]:

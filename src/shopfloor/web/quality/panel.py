@@ -82,9 +82,11 @@ def unit_rows(measurements: list[RecordedMeasurement]) -> list[UnitRow]:
     """Measurements (newest first) as one row per unit, newest unit first."""
     rows: dict[tuple[Any, ...], UnitRow] = {}
     for m in measurements:
-        key = (m.unit_serial, m.subgroup) if m.unit_serial else (None, m.measured_at)
+        key = (m.unit_serial,) if m.unit_serial else (None, m.measured_at)
         row = rows.setdefault(key, UnitRow(m.unit_serial, m.subgroup, m.measured_at, {}))
         row.values.setdefault(m.characteristic_id, m)  # a unit measured again: the newest
+        if row.subgroup is None:
+            row.subgroup = m.subgroup
     return list(rows.values())
 
 

@@ -26,6 +26,12 @@
     return Array.isArray(values) ? values : constant(values, length);
   }
 
+  // Room for the longest tick label (42.0125 needs more than 0.02).
+  function labelWidth(u, values) {
+    var longest = (values || []).reduce(function (most, v) { return Math.max(most, String(v).length); }, 4);
+    return Math.ceil(longest * 7.4) + 16;
+  }
+
   function extent(arrays) {
     var lo = Infinity, hi = -Infinity;
     arrays.forEach(function (values) {
@@ -137,7 +143,7 @@
       axes: [
         { stroke: COLOURS.axis, grid: { stroke: COLOURS.grid }, ticks: { stroke: COLOURS.grid },
           values: function (u, ticks) { return ticks.map(function (t) { return Number.isInteger(t) ? String(t) : ""; }); } },
-        { stroke: COLOURS.axis, grid: { stroke: COLOURS.grid }, ticks: { stroke: COLOURS.grid }, size: 64,
+        { stroke: COLOURS.axis, grid: { stroke: COLOURS.grid }, ticks: { stroke: COLOURS.grid }, size: labelWidth,
           values: function (u, ticks) { return ticks.map(function (t) { return fmt(t, data.decimals); }); } }
       ],
       series: seriesOpts,
