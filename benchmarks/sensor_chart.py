@@ -4,7 +4,8 @@ For each backend: a fresh database, one sensor created through the API of the re
 ``shopfloor serve`` process, and 30 days of 1 Hz readings ending now (2,592,000 rows) written
 through the product's own store (``store_for(dialect).write`` in ``Database.write()``, so the
 1m/1h/1d rollups fill as in production), with the detector's score minutes (43,200) and a few
-alarms beside them. The system's Chromium signs in and opens ``/sensors/{id}?range=30d``; the
+alarms beside them; on PostgreSQL, then the ``VACUUM ANALYZE`` autovacuum would run on its own.
+The system's Chromium signs in and opens ``/sensors/{id}?range=30d``; the
 page's script sets ``performance.mark("sensor-chart-drawn")`` after uPlot's first draw, and
 its ``startTime`` (milliseconds from navigation start) is the figure, over several page loads.
 
