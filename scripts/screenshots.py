@@ -58,6 +58,14 @@ PAGES: list[Shot] = [
     Shot("alarms", "/alarms", ready=".alarm-table"),
     # The demo's first sensor: press 1's oil temperature, with its backfilled hour.
     Shot("sensor", "/sensors/1", ready='#sensor-chart[data-state="ready"]'),
+    # The quality area, on the demo's quality records (demo/quality.py): its first
+    # characteristic is the brake bracket's hole diameter, which drifts at the end; inspection
+    # 27 is the bracket's inspection in progress.
+    Shot("quality", "/quality", ready=".kpis"),
+    Shot("quality-inspection", "/quality/inspections/27", ready="form.measure-form"),
+    Shot("quality-spc", "/quality/characteristics/1", ready='#spc-chart[data-drawn="true"]'),
+    Shot("quality-charts", "/quality/characteristics", ready=".spc-tiles"),
+    Shot("quality-pareto", "/quality/pareto", ready="svg.pareto-chart"),
     Shot("admin", "/admin", ready=".admin-cards"),
     Shot("admin-users", "/admin/users", ready=".admin-table"),
     Shot("admin-api-keys", "/admin/api-keys#new", ready="#new[open]"),

@@ -24,7 +24,7 @@ from shopfloor.quality.models import (
     Part,
 )
 from shopfloor.quality.sampling import SamplingPlan, plan_for
-from shopfloor.web.quality.entry import Entry
+from shopfloor.web.quality.entry import Entry, next_serial
 from shopfloor.web.quality.numbers import decimals_for, fixed, spec_text
 from shopfloor.web.quality.states import KINDS, Shown, inspection_shown
 
@@ -185,6 +185,11 @@ async def load_panel(
     part = await records.get_part(session, lot.part_id)
     characteristics = await records.list_characteristics(session, part.id, None, 1000)
     measuring = {c.id: to_measure(c) for c in characteristics}
+    measurements = await _measurements(session, inspection_id, measuring)
+    if measurement_entry is None:
+        # Coming back to an inspection: the unit after the last one measured is next.
+        last = next((m.unit_serial for m in measurements if m.unit_serial), None)
+        measurement_entry = Entry(values={"unit_serial": next_serial(last) if last else ""})
     return InspectionPanel(
         inspection=document,
         shown=inspection_shown(document["state"], document["disposition"]),
@@ -193,11 +198,11 @@ async def load_panel(
         part=part,
         plan=plan_for(lot.quantity, part.aql),
         to_measure=sorted(measuring.values(), key=lambda c: (c.kind != "variable", c.name)),
-        measurements=await _measurements(session, inspection_id, measuring),
+        measurements=measurements,
         defects=await _defects(session, inspection_id),
         catalogue=list(await session.scalars(select(DefectType).order_by(DefectType.name))),
         units_measured=await _units_measured(session, inspection_id),
-        measurement_entry=measurement_entry or Entry(),
+        measurement_entry=measurement_entry,
         defect_entry=defect_entry or Entry(),
     )
 
