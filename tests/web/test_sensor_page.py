@@ -66,6 +66,7 @@ async def test_a_posted_reading_appears_on_the_live_chart_and_30_days_read_rollu
     await expect(mark).to_have_attribute("href", re.compile(r"^/alarms/\d+$"))
     await expect(mark).to_have_attribute("aria-label", re.compile(r"^Warning alarm \(open\)"))
     await expect(page.locator(".alarm-table tbody tr")).to_have_count(1)
+    await expect(page.locator("#sensor-open-alarms")).to_have_text("1 open alarm")
 
     thirty_days = page.locator(".range-picker").get_by_role("link", name="30 d")
     await thirty_days.focus()

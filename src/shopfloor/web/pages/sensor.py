@@ -176,6 +176,9 @@ async def sensor_live(request: Request, sensor_id: int) -> AsyncIterator[ServerS
             yield ServerSentEvent(event="alarms", raw_data=_json(marks))
             html = render_string(request, "sensor/alarms.html", _alarms_context(data), page=False)
             yield ServerSentEvent(event="alarm-list", raw_data=html)
+            count = {"open_alarms": sum(1 for alarm in data if alarm.active)}
+            html = render_string(request, "sensor/alarm_count.html", count, page=False)
+            yield ServerSentEvent(event="alarm-count", raw_data=html)
 
     async for message in live_events(request, [sensor_topic(sensor_id)], render_event):
         yield message
