@@ -61,8 +61,10 @@ async def test_a_subscriber_gets_changes_of_its_topics_only() -> None:
             counters.values = {"a": 2, "b": 1}
             await broadcaster.poll_once()
             got = await only_counters.next_batch(0)
+            # What it started from (read as it subscribed), then what changed.
             assert [(e.key, e.data) for e in got or []] == [("b", 1), ("a", 2)]
-        assert [e.data for e in await only_ticks.next_batch(0) or []] == [1, 2]
+        # Tick 1 was read as it subscribed and went to those who watched before it.
+        assert [e.data for e in await only_ticks.next_batch(0) or []] == [2, 3]
 
 
 async def test_a_newer_state_replaces_one_not_yet_delivered() -> None:
@@ -85,6 +87,18 @@ async def test_a_new_subscriber_starts_from_the_current_state() -> None:
             assert [(e.key, e.data) for e in await late.next_batch(0) or []] == [("a", 7)]
 
 
+async def test_a_new_subscriber_starts_from_the_state_read_as_it_subscribes() -> None:
+    broadcaster, counters, _ = make()
+    async with broadcaster.subscribe(["counters"]) as first:
+        counters.values = {"a": 1}
+        await broadcaster.poll_once()
+        counters.values = {"a": 2}  # changed since the last turn: a page rendered now shows 2
+        async with broadcaster.subscribe(["counters"]) as second:
+            assert [(e.key, e.data) for e in await second.next_batch(0) or []] == [("a", 2)]
+        # The earlier subscriber hears of the change at once, not a turn later.
+        assert [(e.key, e.data) for e in await first.next_batch(0) or []] == [("a", 2)]
+
+
 async def test_nothing_is_read_while_nobody_watches_and_all_is_reported_after() -> None:
     broadcaster, counters, ticks = make()
     counters.values = {"a": 1}
@@ -104,7 +118,7 @@ async def test_appending_events_are_capped_per_subscriber() -> None:
         subscription.max_pending = 3
         for _ in range(5):
             await broadcaster.poll_once()
-        assert [e.data for e in await subscription.next_batch(0) or []] == [3, 4, 5]
+        assert [e.data for e in await subscription.next_batch(0) or []] == [4, 5, 6]
         assert subscription.dropped == 2
 
 

@@ -125,7 +125,7 @@ class Broadcaster:
         self._idle: dict[int, bool] = {}  # feed index → nobody watched at its last turn
         self._subscriptions: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._polling = asyncio.Lock()  # one turn at a time: a turn compares with the last
         self._stopping = False
 
     def add_feed(self, feed: Feed) -> None:
@@ -139,11 +139,15 @@ class Broadcaster:
         if self._stopping:
             subscription.close()
         else:
-            self._subscriptions.add(subscription)
-            for feed in self._feeds_for(subscription.topics):
-                for event in feed.snapshot(subscription.topics):
-                    subscription.offer(event)
-            self._wake.set()  # an idle feed reads at once rather than on its next turn
+            # The snapshot is read now, not taken from the last turn: the page was rendered a
+            # moment ago, and a state older than that would overwrite it (and its correction,
+            # one turn later, can come too soon after for the page to take it).
+            async with self._polling:
+                await self._poll(subscription.topics, only=subscription.topics)
+                self._subscriptions.add(subscription)
+                for feed in self._feeds_for(subscription.topics):
+                    for event in feed.snapshot(subscription.topics):
+                        subscription.offer(event)
         try:
             yield subscription
         finally:
@@ -175,8 +179,18 @@ class Broadcaster:
 
     async def poll_once(self) -> None:
         """One turn: poll each watched feed and deliver what it reports."""
-        watched = frozenset().union(*(s.topics for s in self._subscriptions))
+        async with self._polling:
+            await self._poll()
+
+    async def _poll(
+        self, also: frozenset[str] = frozenset(), only: frozenset[str] | None = None
+    ) -> None:
+        """Poll the watched feeds (with ``also`` watched), or of those the ones serving
+        ``only``; earlier subscribers get what they report."""
+        watched = also.union(*(s.topics for s in self._subscriptions))
         for index, feed in enumerate(self._feeds):
+            if only is not None and not any(feed.serves(topic) for topic in only):
+                continue
             topics = frozenset(topic for topic in watched if feed.serves(topic))
             if not topics:
                 if not self._idle[index]:
@@ -203,6 +217,4 @@ class Broadcaster:
         while True:
             if self._subscriptions:
                 await self.poll_once()
-            self._wake.clear()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            await asyncio.sleep(self.interval_s)
