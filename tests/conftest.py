@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from shopfloor.app import create_app
 from shopfloor.config import Settings
 from shopfloor.storage.migrate import upgrade
 from tests.fixtures.auth import SECRET_KEY, admin_client, seed_admin
+from tests.fixtures.lifespan import app_running
 from tests.fixtures.servers import PostgresServer, RedisServer, postgres_server, redis_server
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -93,7 +93,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with app_running(application):
         yield application
 
 

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from shopfloor.app import create_app
@@ -14,6 +13,7 @@ from shopfloor.auth.models import User
 from shopfloor.auth.users import create_user
 from shopfloor.config import Settings
 from tests.fixtures.auth import bearer  # noqa: F401  (re-exported for the sign-in tests)
+from tests.fixtures.lifespan import app_running
 
 PASSWORD = "violet-anvil-harbour-93"
 NEW_PASSWORD = "quiet-lantern-meadow-17"
@@ -31,7 +31,7 @@ async def anonymous(app: FastAPI, source: str = "10.0.0.1") -> AsyncIterator[htt
 async def app_with(settings: Settings, **overrides: object) -> AsyncIterator[FastAPI]:
     """A running app of ``settings`` with ``overrides``."""
     app = create_app(settings.model_copy(update=overrides))
-    async with LifespanManager(app):
+    async with app_running(app):
         yield app
 
 

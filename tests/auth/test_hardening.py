@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from shopfloor.app import create_app
 from tests.fixtures.auth import ADMIN_PASSWORD
+from tests.fixtures.lifespan import app_running
 
 
 async def test_api_answers_carry_security_headers(client):
@@ -29,7 +29,7 @@ async def test_without_configuration_no_origin_is_allowed(client):
 
 async def test_configured_origins_and_only_those_may_call_from_a_browser(settings):
     app = create_app(settings.model_copy(update={"cors_origins": ["https://hmi.plant.example"]}))
-    async with LifespanManager(app):
+    async with app_running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as http:
             allowed = await http.options(

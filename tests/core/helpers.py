@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from shopfloor.app import create_app
 from shopfloor.config import Settings
 from tests.fixtures.auth import admin_client
+from tests.fixtures.lifespan import app_running
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://shopfloor.dev/problems/"
@@ -37,5 +37,5 @@ def error_locs(body: dict) -> list[list]:
 async def client_for(settings: Settings, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
     """A client of an app built from ``settings`` with ``overrides``, on the same database."""
     app = create_app(settings.model_copy(update=overrides))
-    async with LifespanManager(app), admin_client(app) as http:
+    async with app_running(app), admin_client(app) as http:
         yield http

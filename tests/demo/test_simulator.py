@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-from asgi_lifespan import LifespanManager
 
 from shopfloor.app import create_app
 from shopfloor.config import Settings
@@ -20,6 +19,7 @@ from shopfloor.demo.simulator import run_simulation, stream_live
 from shopfloor.readings.columns import Columns
 from shopfloor.readings.service import IngestResult
 from tests.fixtures.auth import admin_client
+from tests.fixtures.lifespan import app_running
 
 BACKFILL_S = 60
 DEADLINE_S = 8.0
@@ -40,7 +40,7 @@ async def poll_latest(
 async def run_demo_once(settings: Settings, after: str = "") -> list[dict[str, Any]]:
     """Start the app with the demo, wait for a full set of live readings newer than ``after``."""
     app = create_app(settings, background=[partial(run_simulation, backfill_s=BACKFILL_S)])
-    async with LifespanManager(app), admin_client(app) as client:
+    async with app_running(app), admin_client(app) as client:
         first = await poll_latest(client, lambda items: len(items) == 31)
         newest = max(item["ts"] for item in first)
         # Live: every sensor moves past what the backfill (or the last run) left.

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 import httpx
 import numpy as np
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from shopfloor.app import create_app
@@ -17,6 +16,7 @@ from shopfloor.config import Settings
 from shopfloor.detection.registry import make_detector
 from shopfloor.detection.stages import SensorDetector
 from tests.fixtures.auth import admin_client
+from tests.fixtures.lifespan import app_running
 
 OIL = "acme/press-line/press-1/oil-temp"  # limits 0..100 (see the plant fixture)
 START_S = 1_700_000_000
@@ -27,7 +27,7 @@ GROUP = "test-scores"
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     application = create_app(settings)
-    async with LifespanManager(application), admin_client(application) as http:
+    async with app_running(application), admin_client(application) as http:
         yield application, http
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from shopfloor.alarms.events import ALARM_EVENTS, event_payload
@@ -32,6 +31,7 @@ from shopfloor.notify.worker import DeliveryWorker
 from shopfloor.pipeline import PipelineRunner
 from shopfloor.storage import Database
 from tests.fixtures.auth import admin_client
+from tests.fixtures.lifespan import app_running
 from tests.notify.receivers import HttpReceiver, SmtpReceiver
 from tests.pipeline.helpers import wait_until
 
@@ -93,7 +93,7 @@ def with_notify_routes(app: FastAPI) -> FastAPI:
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The API (pipeline off: the tests run the notify stage and worker themselves)."""
     app = with_notify_routes(create_app(settings, run_pipeline=False))
-    async with LifespanManager(app), admin_client(app) as http:
+    async with app_running(app), admin_client(app) as http:
         yield http
 
 
