@@ -35,6 +35,7 @@ from shopfloor.core.clock import utcnow
 from shopfloor.detection.stages import SCORES
 from shopfloor.pipeline.stage import BaseStage
 from shopfloor.plant.models import Sensor
+from shopfloor.storage import Database
 
 log = structlog.get_logger("shopfloor.alarms")
 RULES_TTL_S = 5.0
@@ -169,6 +170,25 @@ async def load_rules_and_shelves(session: AsyncSession) -> tuple[list[Rule], She
             log.error("alarm rule skipped: invalid parameters", rule=row.name, error=str(exc))
     rules.sort(key=lambda r: r.id)
     return rules, ShelfMatcher(await active_shelves(session))
+
+
+class RulesAndShelves:
+    """The enabled rules and the shelves, read again once they are ``ttl_s`` old: stages that
+    judge many messages read them a few times a minute, not once a batch."""
+
+    def __init__(self, ttl_s: float = RULES_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self.rules: list[Rule] = []
+        self.shelves = ShelfMatcher(())
+        self._read_at = -1e9
+
+    async def refresh(self, database: Database) -> None:
+        now = time.monotonic()
+        if now - self._read_at < self.ttl_s:
+            return
+        async with database.read() as session:
+            self.rules, self.shelves = await load_rules_and_shelves(session)
+        self._read_at = now
 
 
 async def load_sensor_facts(session: AsyncSession, ids: list[int]) -> list[SensorFacts]:

@@ -29,9 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.alarms.asset_alarms import AssetCondition, Change, covering_rule, judge
 from shopfloor.alarms.publish import offer, record_events
-from shopfloor.alarms.rules import Rule
-from shopfloor.alarms.shelves import ShelfMatcher
-from shopfloor.alarms.stages import load_rules_and_shelves
+from shopfloor.alarms.stages import RulesAndShelves
 from shopfloor.bus.message import Envelope
 from shopfloor.core.clock import to_epoch_us, utcnow
 from shopfloor.ml.health import ModelCache, asset_health, names_models
@@ -43,7 +41,6 @@ from shopfloor.readings.events import READINGS_ACCEPTED
 from shopfloor.readings.store import store_for
 
 log = structlog.get_logger("shopfloor.ml.health")
-RULES_TTL_S = 5.0
 BUILT_IN_RULE = "failure_risk"
 BUILT_IN_SEVERITY = "warning"
 CLEAR_SHARE = 0.8  # a risk clears below this share of its threshold unless the rule says
@@ -72,9 +69,7 @@ class HealthStage(BaseStage):
         self._last: dict[int, float] = {}  # asset → monotonic time it was last worked out
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._rules: list[Rule] = []
-        self._shelves = ShelfMatcher(())
-        self._rules_read_at = -1e9
+        self._known = RulesAndShelves()
 
     async def start(self, context: StageContext) -> None:
         await super().start(context)
@@ -138,7 +133,7 @@ class HealthStage(BaseStage):
         """Work the asset's health out now, store it and judge its failure risk."""
         database = self.context.database
         registry = await self._registry_opened()
-        await self._refresh_rules()
+        await self._known.refresh(database)
         async with database.read() as session:
             asset = await session.get(Asset, asset_id)
             if asset is None or not names_models(asset.attributes):
@@ -169,13 +164,13 @@ class HealthStage(BaseStage):
         if condition is None:
             return []
         return await judge(
-            session, condition, self._shelves, utcnow(), self.context.database.dialect
+            session, condition, self._known.shelves, utcnow(), self.context.database.dialect
         )
 
     def _risk_condition(
         self, asset: Asset, risk: float, at: datetime, model: dict[str, Any]
     ) -> AssetCondition | None:
-        rule = covering_rule(self._rules, "failure_risk", asset.path)
+        rule = covering_rule(self._known.rules, "failure_risk", asset.path)
         if rule is not None:
             threshold = float(rule.params["threshold"])
             clear_below = rule.params.get("clear_below") or threshold * CLEAR_SHARE
@@ -210,11 +205,3 @@ class HealthStage(BaseStage):
         if self._registry is None:  # MLflow is slow to import: only once an asset needs it
             self._registry = await asyncio.to_thread(self._open_registry)
         return self._registry
-
-    async def _refresh_rules(self) -> None:
-        now = time.monotonic()
-        if now - self._rules_read_at < RULES_TTL_S:
-            return
-        async with self.context.database.read() as session:
-            self._rules, self._shelves = await load_rules_and_shelves(session)
-        self._rules_read_at = now

@@ -27,7 +27,6 @@ outbox in the same transaction.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,9 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shopfloor.alarms.models import Alarm
 from shopfloor.alarms.publish import PendingEvent, alarm_document, offer, record_events
-from shopfloor.alarms.rules import Rule
-from shopfloor.alarms.shelves import ShelfMatcher, count_suppressed
-from shopfloor.alarms.stages import claim_messages, load_rules_and_shelves
+from shopfloor.alarms.shelves import count_suppressed
+from shopfloor.alarms.stages import RulesAndShelves, claim_messages
 from shopfloor.alarms.transitions import ACTIVE
 from shopfloor.bus.message import Envelope
 from shopfloor.core.clock import to_epoch_us, utcnow
@@ -54,7 +52,6 @@ from shopfloor.quality.spc import NELSON, SpcInputError, Violation
 log = structlog.get_logger("shopfloor.quality.spc")
 KIND = "spc"
 CRITICAL = ("WE1", "N1")
-RULES_TTL_S = 5.0
 MAX_MESSAGE = 500
 
 
@@ -82,13 +79,11 @@ class SpcStage(BaseStage):
     batch_wait_s = 0.05
 
     def __init__(self) -> None:
-        self._rules: list[Rule] = []
-        self._shelves = ShelfMatcher(())
-        self._rules_read_at = -1e9
+        self._known = RulesAndShelves()
 
     async def handle(self, envelopes: list[Envelope]) -> None:
         batch = {envelope.id: envelope for envelope in envelopes}
-        await self._refresh()
+        await self._known.refresh(self.context.database)
         for attempt in (1, 2):
             try:
                 async with self.context.database.write() as session:
@@ -149,7 +144,7 @@ class SpcStage(BaseStage):
 
     def _tests_for(self, path: str | None) -> tuple[str, ...]:
         chosen: set[str] = set()
-        for rule in self._rules:
+        for rule in self._known.rules:
             if rule.kind == KIND and rule.covers(path or ""):
                 chosen.update(rule.params.get("rules") or NELSON)
         return tuple(sorted(chosen)) if chosen else NELSON
@@ -166,7 +161,7 @@ class SpcStage(BaseStage):
                 alarm.value = signal.value
                 alarm.message = signal.message
             return None
-        shelf = self._shelves.covering(signal.path, now) if signal.path else None
+        shelf = self._known.shelves.covering(signal.path, now) if signal.path else None
         if shelf is not None:
             await count_suppressed(session, shelf.id, signal.occurrences)
             return None
@@ -176,14 +171,6 @@ class SpcStage(BaseStage):
         opened = opened_alarm(signal, now)
         session.add(opened)
         return opened
-
-    async def _refresh(self) -> None:
-        now = time.monotonic()
-        if now - self._rules_read_at < RULES_TTL_S:
-            return
-        async with self.context.database.read() as session:
-            self._rules, self._shelves = await load_rules_and_shelves(session)
-        self._rules_read_at = now
 
 
 async def chart_of(
